@@ -1,0 +1,76 @@
+#pragma once
+/// Declares ftq's error codes (`ftq::errc`, with their own error_category) and the typed
+/// exceptions that end a query. Each exception carries the context needed to act on it: the
+/// plan path of a bad plan, file:line:column of a bad CSV cell, the path and errno of an I/O
+/// failure, the operator of a failed query.
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+namespace ftq {
+
+enum class errc {
+  plan_invalid = 1,    // the plan is malformed or refers to something that does not exist
+  csv_malformed,       // a CSV file does not match its declared schema
+  io_failed,           // a read or write of a data or result file failed
+  query_cancelled,     // the query was cancelled before it finished
+  internal,            // a broken invariant inside ftq (a bug)
+};
+
+const std::error_category& ftq_category() noexcept;
+std::error_code make_error_code(errc e) noexcept;
+
+/// Base of every exception ftq throws on purpose.
+class error : public std::runtime_error {
+ public:
+  error(std::error_code code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  const std::error_code& code() const noexcept { return code_; }
+
+ private:
+  std::error_code code_;
+};
+
+/// A plan that cannot run. what() is "<path>: <message>", e.g.
+/// "plan.input.predicate.args[1]: unknown column 'l_shipdat' (columns: l_orderkey, ...)".
+class plan_error : public error {
+ public:
+  plan_error(std::string path, std::string message);
+  const std::string& path() const noexcept { return path_; }
+  const std::string& message() const noexcept { return message_; }
+
+ private:
+  std::string path_;
+  std::string message_;
+};
+
+/// A CSV file that does not match its schema. what() is "<file>:<line>:<column>: <message>";
+/// line and column are 1-based, column counts bytes within the line.
+class csv_error : public error {
+ public:
+  csv_error(std::string file, std::uint64_t line, std::uint64_t column, std::string message);
+  const std::string& file() const noexcept { return file_; }
+  std::uint64_t line() const noexcept { return line_; }
+  std::uint64_t column() const noexcept { return column_; }
+
+ private:
+  std::string file_;
+  std::uint64_t line_;
+  std::uint64_t column_;
+};
+
+/// An operating-system I/O failure on `path`; code() is the system error (ENOSPC stays ENOSPC).
+class io_error : public error {
+ public:
+  io_error(std::string path, std::error_code code, const std::string& doing);
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace ftq
+
+template <>
+struct std::is_error_code_enum<ftq::errc> : std::true_type {};

@@ -1,0 +1,79 @@
+#pragma once
+/// Holds what one running query shares across its operators: the executor, the batch size, every
+/// operator's mutable state (indexed by operator id), progress counters, cancellation, and the
+/// cooperative-yield clock that keeps one query from starving others on the same executor.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace ftq::exec {
+
+/// Base of every operator's mutable execution state. Later issues snapshot and restore these.
+struct operator_state {
+  virtual ~operator_state() = default;
+};
+
+/// Counters one query publishes while it runs; read from any thread.
+struct query_progress {
+  std::atomic<std::uint64_t> rows_scanned{0};   // rows produced by the scans so far
+  std::atomic<std::uint64_t> rows_total{0};     // scans' total rows, estimated for CSV files
+  std::atomic<std::uint64_t> bytes_scanned{0};  // CSV bytes parsed so far
+  std::atomic<std::uint64_t> bytes_total{0};    // CSV bytes to parse in all
+  std::atomic<std::uint64_t> rows_out{0};       // rows the root has produced
+};
+
+/// Per-operator counters.
+struct operator_stats {
+  std::uint64_t batches_out = 0;
+  std::uint64_t rows_out = 0;
+};
+
+class execution_context {
+ public:
+  execution_context(boost::asio::any_io_executor executor, std::size_t batch_rows,
+                    std::size_t operator_count, std::shared_ptr<query_progress> progress);
+
+  const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
+  std::size_t batch_rows() const noexcept { return batch_rows_; }
+  query_progress& progress() noexcept { return *progress_; }
+
+  void set_state(std::size_t operator_id, std::unique_ptr<operator_state> state);
+  template <class State>
+  State& state(std::size_t operator_id) {
+    return static_cast<State&>(*states_[operator_id]);
+  }
+  operator_state* state_ptr(std::size_t operator_id) noexcept { return states_[operator_id].get(); }
+  operator_stats& stats(std::size_t operator_id) noexcept { return stats_[operator_id]; }
+  const std::vector<operator_stats>& all_stats() const noexcept { return stats_; }
+
+  /// Asks the query to stop; the next check_cancelled() throws ftq::error(errc::query_cancelled).
+  void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+  bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
+  void check_cancelled() const;
+
+  /// Posts the coroutine back to the executor when it has run for `yield_interval` without
+  /// suspending, letting other queries on the executor run. Cheap when no yield is due.
+  boost::asio::awaitable<void> maybe_yield();
+  /// Number of times maybe_yield() actually yielded (for tests and stats).
+  std::uint64_t yields() const noexcept { return yields_; }
+
+  static constexpr std::chrono::microseconds yield_interval{2000};
+
+ private:
+  boost::asio::any_io_executor executor_;
+  std::size_t batch_rows_;
+  std::vector<std::unique_ptr<operator_state>> states_;
+  std::vector<operator_stats> stats_;
+  std::shared_ptr<query_progress> progress_;
+  std::atomic<bool> cancelled_{false};
+  std::chrono::steady_clock::time_point last_yield_;
+  std::uint64_t yields_ = 0;
+};
+
+}  // namespace ftq::exec

@@ -1,0 +1,37 @@
+#include "exec/physical_operator.hpp"
+
+namespace ftq::exec {
+
+physical_operator::physical_operator(std::size_t id, std::string plan_path, schema output,
+                                     std::vector<std::unique_ptr<physical_operator>> children)
+    : id_(id), plan_path_(std::move(plan_path)), output_(std::move(output)), children_(std::move(children)) {}
+
+void physical_operator::init_states(execution_context& ctx) const {
+  ctx.set_state(id_, make_state(ctx));
+  for (const auto& c : children_) c->init_states(ctx);
+}
+
+std::size_t physical_operator::subtree_size() const noexcept {
+  std::size_t n = 1;
+  for (const auto& c : children_) n += c->subtree_size();
+  return n;
+}
+
+boost::asio::awaitable<std::optional<batch>> physical_operator::next(execution_context& ctx) const {
+  for (;;) {
+    ctx.check_cancelled();
+    std::optional<batch> out = co_await produce(ctx);
+    if (!out) co_return std::nullopt;
+    if (out->live_rows() == 0) {
+      co_await ctx.maybe_yield();
+      continue;
+    }
+    auto& s = ctx.stats(id_);
+    ++s.batches_out;
+    s.rows_out += out->live_rows();
+    co_await ctx.maybe_yield();
+    co_return out;
+  }
+}
+
+}  // namespace ftq::exec

@@ -1,0 +1,61 @@
+#pragma once
+/// Defines the base every operator runs through: an immutable operator (configuration fixed when
+/// the plan is compiled) that pulls batches from its children as a coroutine and keeps all of its
+/// mutable state in an operator_state owned by the execution_context. `next()` is the single
+/// entry point, so later issues can wrap every operator with checkpoints and retries in one place.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <ftq/batch.hpp>
+#include <ftq/types.hpp>
+
+#include "exec/execution_context.hpp"
+
+namespace ftq::exec {
+
+class physical_operator {
+ public:
+  physical_operator(std::size_t id, std::string plan_path, schema output,
+                    std::vector<std::unique_ptr<physical_operator>> children);
+  virtual ~physical_operator() = default;
+  physical_operator(const physical_operator&) = delete;
+  physical_operator& operator=(const physical_operator&) = delete;
+
+  /// Produces the next batch with at least one live row, or nullopt once the operator is done
+  /// (and on every call after that). Checks cancellation, counts rows, yields when due.
+  boost::asio::awaitable<std::optional<batch>> next(execution_context& ctx) const;
+
+  /// Creates this operator's fresh execution state (and, recursively, its children's) in `ctx`.
+  void init_states(execution_context& ctx) const;
+
+  std::size_t id() const noexcept { return id_; }
+  const std::string& plan_path() const noexcept { return plan_path_; }
+  const schema& output_schema() const noexcept { return output_; }
+  const std::vector<std::unique_ptr<physical_operator>>& children() const noexcept { return children_; }
+  /// Short operator name for logs and progress: "csv_scan", "hash_join", ...
+  virtual std::string_view name() const noexcept = 0;
+  /// Number of operators in this subtree.
+  std::size_t subtree_size() const noexcept;
+
+ protected:
+  virtual std::unique_ptr<operator_state> make_state(execution_context& ctx) const = 0;
+  /// Produces the next batch; may return batches with zero live rows (next() skips them).
+  virtual boost::asio::awaitable<std::optional<batch>> produce(execution_context& ctx) const = 0;
+
+  physical_operator& child(std::size_t i) const { return *children_[i]; }
+
+ private:
+  std::size_t id_;
+  std::string plan_path_;
+  schema output_;
+  std::vector<std::unique_ptr<physical_operator>> children_;
+};
+
+using operator_ptr = std::unique_ptr<physical_operator>;
+
+}  // namespace ftq::exec
