@@ -39,7 +39,8 @@ struct expr {
   friend bool operator==(const expr&, const expr&) = default;
 };
 
-// Expression builders: col("x") * (lit(1) - col("d")) <= lit(5) and so on.
+// Expression builders: col("x") * (lit(1) - col("d")) <= lit(5) and so on. Equality is
+// eq()/ne(), since `==` on two exprs compares the expressions themselves.
 expr col(std::string name);
 expr lit(std::int64_t v);
 expr lit(int v);
@@ -51,8 +52,8 @@ expr operator+(expr a, expr b);
 expr operator-(expr a, expr b);
 expr operator*(expr a, expr b);
 expr operator/(expr a, expr b);
-expr operator==(expr a, expr b);
-expr operator!=(expr a, expr b);
+expr eq(expr a, expr b);
+expr ne(expr a, expr b);
 expr operator<(expr a, expr b);
 expr operator<=(expr a, expr b);
 expr operator>(expr a, expr b);

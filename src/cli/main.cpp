@@ -1,1 +1,48 @@
-int main() { return 0; }
+// ftq: the command-line front end. Dispatches to one subcommand; see `ftq --help`.
+
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "cli/commands.hpp"
+
+namespace {
+
+constexpr const char* usage_text =
+    "usage: ftq COMMAND [OPTIONS]\n"
+    "\n"
+    "Runs query plans as coroutines over columnar batches.\n"
+    "\n"
+    "commands:\n"
+    "  gen     write the deterministic TPC-H-like lineitem.csv and orders.csv\n"
+    "  run     run a JSON plan and write its result as CSV\n"
+    "  demo    generate data, run the five example queries at once, verify them\n"
+    "\n"
+    "options:\n"
+    "  -h, --help     show this help (ftq COMMAND --help shows a command's flags)\n"
+    "  --version      show the version\n"
+    "\n"
+    "exit status: 0 success, 1 failure, 2 bad usage, 3 bad plan\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fputs(usage_text, stderr);
+    return ftq::cli::exit_usage;
+  }
+  const std::string_view command = argv[1];
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::fputs(usage_text, stdout);
+    return ftq::cli::exit_ok;
+  }
+  if (command == "--version") {
+    std::puts("ftq " FTQ_VERSION);
+    return ftq::cli::exit_ok;
+  }
+  if (command == "gen") return ftq::cli::gen_command(argc - 1, argv + 1);
+  if (command == "run") return ftq::cli::run_command(argc - 1, argv + 1);
+  if (command == "demo") return ftq::cli::demo_command(argc - 1, argv + 1);
+  std::fprintf(stderr, "ftq: unknown command '%s'\n\n%s", argv[1], usage_text);
+  return ftq::cli::exit_usage;
+}

@@ -37,7 +37,8 @@ struct operator_stats {
 class execution_context {
  public:
   execution_context(boost::asio::any_io_executor executor, std::size_t batch_rows,
-                    std::size_t operator_count, std::shared_ptr<query_progress> progress);
+                    std::size_t operator_count, std::shared_ptr<query_progress> progress,
+                    std::chrono::microseconds yield_interval = default_yield_interval);
 
   const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
   std::size_t batch_rows() const noexcept { return batch_rows_; }
@@ -57,13 +58,15 @@ class execution_context {
   bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
   void check_cancelled() const;
 
-  /// Posts the coroutine back to the executor when it has run for `yield_interval` without
+  /// Posts the coroutine back to the executor when it has run for yield_interval() without
   /// suspending, letting other queries on the executor run. Cheap when no yield is due.
   boost::asio::awaitable<void> maybe_yield();
   /// Number of times maybe_yield() actually yielded (for tests and stats).
   std::uint64_t yields() const noexcept { return yields_; }
 
-  static constexpr std::chrono::microseconds yield_interval{2000};
+  std::chrono::microseconds yield_interval() const noexcept { return yield_interval_; }
+
+  static constexpr std::chrono::microseconds default_yield_interval{2000};
 
  private:
   boost::asio::any_io_executor executor_;
@@ -72,6 +75,7 @@ class execution_context {
   std::vector<operator_stats> stats_;
   std::shared_ptr<query_progress> progress_;
   std::atomic<bool> cancelled_{false};
+  std::chrono::microseconds yield_interval_;
   std::chrono::steady_clock::time_point last_yield_;
   std::uint64_t yields_ = 0;
 };

@@ -1,0 +1,116 @@
+#pragma once
+/// Runs query plans as coroutines on the caller's Asio executor. `prepare` compiles a plan
+/// (throwing ftq::plan_error for a bad one); `run` executes it and returns its result, in memory
+/// or as a CSV file. Many queries may run at once on one single-threaded io_context: each
+/// yields regularly, so none starves the others, and none blocks the executor thread for long.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <ftq/batch.hpp>
+#include <ftq/plan.hpp>
+#include <ftq/table.hpp>
+#include <ftq/types.hpp>
+
+namespace ftq {
+
+/// Engine-wide options, fixed when the engine is made.
+struct engine_options {
+  /// Rows per batch. Larger batches amortize per-batch overhead; smaller ones bound memory and
+  /// make cancellation and yielding finer-grained.
+  std::size_t batch_rows = default_batch_rows;
+  /// Directory that relative csv_scan paths resolve against.
+  std::filesystem::path data_dir = ".";
+  /// Longest a query runs on the executor without giving other work a turn. Shorter keeps the
+  /// embedding service more responsive; longer saves a few re-schedules (each ~1 µs).
+  std::chrono::microseconds yield_interval{2000};
+};
+
+/// Per-query options.
+struct query_options {
+  /// Write the result to this CSV file (atomically: a temp file renamed into place when the
+  /// query succeeds). Empty: keep the result in memory in query_result::batches.
+  std::filesystem::path output_csv;
+};
+
+enum class query_state { prepared, running, succeeded, failed, cancelled };
+std::string_view query_state_name(query_state s) noexcept;
+
+/// A consistent copy of one query's progress counters.
+struct query_progress_snapshot {
+  std::uint64_t rows_scanned = 0;   // rows the scans have produced
+  std::uint64_t rows_total = 0;     // rows the scans will produce (estimated for CSV files)
+  std::uint64_t bytes_scanned = 0;  // CSV bytes parsed
+  std::uint64_t bytes_total = 0;    // CSV bytes in all
+  std::uint64_t rows_out = 0;       // result rows so far
+  /// Fraction done in [0, 1], by bytes for CSV sources, by rows for in-memory tables.
+  double fraction() const noexcept;
+};
+
+struct query_result {
+  schema columns;
+  std::vector<batch> batches;       // the result rows (empty when written to output_csv)
+  std::uint64_t rows = 0;           // result rows, in memory or written
+  std::chrono::nanoseconds elapsed{0};
+};
+
+/// One compiled query. Thread-safe to observe (progress, state) while it runs; run it once.
+class query {
+ public:
+  ~query();
+  std::uint64_t id() const noexcept;
+  const std::string& name() const noexcept;
+  const schema& output_schema() const noexcept;
+  query_state state() const noexcept;
+  query_progress_snapshot progress() const noexcept;
+  /// Asks the query to stop; run() then fails with ftq::error(errc::query_cancelled).
+  void cancel() noexcept;
+  /// The operator tree as text, one operator per line with its plan path ("EXPLAIN").
+  std::string explain() const;
+
+  struct impl;
+  explicit query(std::unique_ptr<impl> p);
+  impl& internals() noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+using query_ptr = std::shared_ptr<query>;
+
+class engine {
+ public:
+  explicit engine(boost::asio::any_io_executor executor, engine_options options = {});
+  ~engine();
+  engine(const engine&) = delete;
+  engine& operator=(const engine&) = delete;
+
+  const engine_options& options() const noexcept;
+  const boost::asio::any_io_executor& executor() const noexcept;
+
+  /// Makes `t` available to table_scan nodes under t->name(). Replaces a table of that name.
+  void register_table(table_ptr t);
+  /// Compiles `p`: resolves columns, tables and files, checks types. Throws ftq::plan_error.
+  query_ptr prepare(const plan& p, query_options options = {});
+  /// Runs a prepared query to completion on the engine's executor and returns its result.
+  /// Throws ftq::csv_error, ftq::io_error or ftq::error (cancelled) when it fails.
+  boost::asio::awaitable<query_result> run(query_ptr q);
+  /// prepare() then run(). The plan is taken by value: the coroutine starts later, when the
+  /// caller's plan may be gone. (Overloads rather than a default argument: GCC 12 destroys a
+  /// defaulted coroutine argument twice.)
+  boost::asio::awaitable<query_result> execute(plan p, query_options options);
+  boost::asio::awaitable<query_result> execute(plan p);
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace ftq

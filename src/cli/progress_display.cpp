@@ -1,0 +1,76 @@
+#include "cli/progress_display.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace ftq::cli {
+
+std::string human_count(double v) {
+  char buf[32];
+  if (v >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  } else if (v >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  } else if (v >= 1e4) {
+    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  }
+  return buf;
+}
+
+progress_display::progress_display(bool enabled)
+    : enabled_(enabled), started_(std::chrono::steady_clock::now()) {}
+
+bool progress_display::stderr_is_terminal() noexcept { return ::isatty(STDERR_FILENO) == 1; }
+
+void progress_display::add(std::string label, query_ptr q) { entries_.push_back({std::move(label), std::move(q)}); }
+
+void progress_display::draw() {
+  if (!enabled_) return;
+  std::string frame;
+  if (lines_drawn_ > 0) frame += "\x1b[" + std::to_string(lines_drawn_) + "A";
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  constexpr int width = 30;
+  for (const auto& e : entries_) {
+    const auto p = e.query->progress();
+    const auto state = e.query->state();
+    double f = p.fraction();
+    if (state == query_state::succeeded) f = 1;
+    const int filled = static_cast<int>(f * width);
+    char line[256];
+    const double rate = elapsed > 0 ? static_cast<double>(p.rows_scanned) / elapsed : 0;
+    std::snprintf(line, sizeof line, "\r\x1b[2K%-9s [%s%s] %3.0f%%  %s/%s rows  %s rows/s  %.1fs  %s\n",
+                  e.label.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                  std::string(static_cast<std::size_t>(width - filled), '.').c_str(), f * 100,
+                  human_count(static_cast<double>(p.rows_scanned)).c_str(),
+                  human_count(static_cast<double>(p.rows_total)).c_str(), human_count(rate).c_str(), elapsed,
+                  std::string(query_state_name(state)).c_str());
+    frame += line;
+  }
+  std::fputs(frame.c_str(), stderr);
+  std::fflush(stderr);
+  lines_drawn_ = entries_.size();
+}
+
+boost::asio::awaitable<void> progress_display::run(std::chrono::milliseconds period) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    draw();
+    bool running = false;
+    for (const auto& e : entries_) {
+      const auto s = e.query->state();
+      running = running || s == query_state::prepared || s == query_state::running;
+    }
+    if (!running) break;
+    timer.expires_after(period);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+  }
+}
+
+}  // namespace ftq::cli

@@ -1,0 +1,119 @@
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/program_options.hpp>
+
+#include <ftq/engine.hpp>
+#include <ftq/error.hpp>
+#include <ftq/plan.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/progress_display.hpp"
+
+namespace po = boost::program_options;
+
+namespace ftq::cli {
+
+int run_command(int argc, char** argv) {
+  po::options_description flags(
+      "usage: ftq run PLAN.json --data DIR --out RESULT.csv [options]\n\n"
+      "Runs a JSON plan (format: docs/plan-format.md) and writes its result as CSV with a\n"
+      "header. Relative csv_scan paths resolve against --data. The result file appears only\n"
+      "when the query succeeds.\n\noptions");
+  std::string plan_path;
+  std::string data_dir;
+  std::string out;
+  std::size_t batch_rows = default_batch_rows;
+  std::string progress = "auto";
+  flags.add_options()
+      ("help,h", "show this help")
+      ("plan", po::value(&plan_path)->required(), "the JSON plan (also the first positional argument)")
+      ("data", po::value(&data_dir)->default_value("."), "directory that relative table paths resolve against")
+      ("out", po::value(&out), "result CSV file (required unless --explain)")
+      ("batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")
+      ("progress", po::value(&progress)->default_value("auto"),
+       "progress bar on stderr: auto (when stderr is a terminal), always, never")
+      ("explain", "print the compiled operator tree and exit");
+  po::positional_options_description positional;
+  positional.add("plan", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(flags).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << flags << "\n";
+      return exit_ok;
+    }
+    po::notify(vm);
+    if (!vm.count("explain") && out.empty()) throw po::error("the option '--out' is required");
+    if (progress != "auto" && progress != "always" && progress != "never") {
+      throw po::error("--progress must be auto, always or never");
+    }
+  } catch (const po::error& e) {
+    std::cerr << "ftq run: " << e.what() << "\n\n" << flags << "\n";
+    return exit_usage;
+  }
+
+  std::ifstream in(plan_path, std::ios::binary);
+  if (!in) {
+    std::cerr << "ftq run: " << plan_path << ": cannot read the plan file\n";
+    return exit_usage;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+
+  boost::asio::io_context io(1);
+  engine_options options;
+  options.data_dir = data_dir;
+  options.batch_rows = batch_rows;
+  engine eng(io.get_executor(), options);
+  query_ptr q;
+  try {
+    plan p = parse_plan(text.str());
+    if (p.name.empty()) p.name = std::filesystem::path(plan_path).stem().string();
+    query_options qo;
+    qo.output_csv = out;
+    q = eng.prepare(p, qo);
+  } catch (const plan_error& e) {
+    std::cerr << "ftq run: " << plan_path << ": " << e.what() << "\n";
+    return exit_bad_plan;
+  } catch (const std::exception& e) {
+    std::cerr << "ftq run: " << plan_path << ": " << e.what() << "\n";
+    return exit_failed;
+  }
+  if (vm.count("explain")) {
+    std::cout << q->explain();
+    return exit_ok;
+  }
+
+  const bool show = progress == "always" || (progress == "auto" && progress_display::stderr_is_terminal());
+  progress_display display(show);
+  display.add(q->name(), q);
+  std::exception_ptr failure;
+  query_result result;
+  boost::asio::co_spawn(io, eng.run(q), [&](std::exception_ptr e, query_result r) {
+    failure = e;
+    result = std::move(r);
+  });
+  boost::asio::co_spawn(io, display.run(), boost::asio::detached);
+  io.run();
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      std::cerr << "ftq run: " << q->name() << ": " << e.what() << "\n";
+      return exit_failed;
+    }
+  }
+  std::fprintf(stderr, "%s: %llu rows -> %s in %.3fs\n", q->name().c_str(),
+               static_cast<unsigned long long>(result.rows), out.c_str(),
+               std::chrono::duration<double>(result.elapsed).count());
+  return exit_ok;
+}
+
+}  // namespace ftq::cli

@@ -1,0 +1,27 @@
+#pragma once
+/// Holds a compiled query's internals: the bound plan, its operator tree (with the CSV sink on
+/// top when the result goes to a file), its execution context and its published state.
+
+#include <atomic>
+#include <memory>
+
+#include <ftq/engine.hpp>
+
+#include "exec/execution_context.hpp"
+#include "exec/physical_operator.hpp"
+#include "plan/bound_plan.hpp"
+
+namespace ftq {
+
+struct query::impl {
+  std::uint64_t id = 0;
+  std::string name;
+  query_options options;
+  std::unique_ptr<plan_detail::bound_node> bound;
+  exec::operator_ptr root;
+  std::shared_ptr<exec::query_progress> progress;
+  std::unique_ptr<exec::execution_context> context;
+  std::atomic<query_state> state{query_state::prepared};
+};
+
+}  // namespace ftq

@@ -1,0 +1,92 @@
+#include "exec/operators/csv_scan.hpp"
+
+namespace ftq::exec {
+
+namespace {
+
+std::vector<std::size_t> output_columns(const plan_detail::bound_node& node) {
+  // A binder that leaves the list empty for "every column" still gets every column; an empty
+  // output schema really means no columns (a scan that only counts rows).
+  if (node.file_columns.empty() && node.output.size() > 0) {
+    std::vector<std::size_t> all(node.file_schema.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      all[i] = i;
+    }
+    return all;
+  }
+  return node.file_columns;
+}
+
+}  // namespace
+
+csv_scan_operator::csv_scan_operator(const plan_detail::bound_node& node)
+    : physical_operator(node.id, node.path, node.output, {}),
+      file_(node.file),
+      file_schema_(node.file_schema),
+      columns_(output_columns(node)) {}
+
+std::unique_ptr<operator_state> csv_scan_operator::make_state(execution_context&) const {
+  return std::make_unique<csv_scan_state>();
+}
+
+void csv_scan_operator::open(execution_context& ctx, csv_scan_state& st) const {
+  csv::reader_options options;
+  options.batch_rows = ctx.batch_rows();
+  const bool resuming = st.position.offset != 0;
+  st.reader = std::make_unique<csv::csv_reader>(file_, file_schema_, columns_, options,
+                                                resuming ? std::optional(st.position) : std::nullopt);
+  if (!resuming) {
+    st.position = st.reader->position();
+  }
+  if (st.bytes_published == 0) {
+    ctx.progress().bytes_total.fetch_add(st.reader->file_size(), std::memory_order_relaxed);
+  }
+  publish(ctx, st);
+}
+
+/// Brings this scan's share of the progress counters up to date with `st.position`. Shares are
+/// published as differences, since other scans of the same query add to the same counters.
+void csv_scan_operator::publish(execution_context& ctx, csv_scan_state& st) const {
+  auto& progress = ctx.progress();
+  const std::uint64_t size = st.reader->file_size();
+  const std::uint64_t scanned = st.finished ? size : std::min(st.position.offset, size);
+  if (scanned > st.bytes_published) {
+    progress.bytes_scanned.fetch_add(scanned - st.bytes_published, std::memory_order_relaxed);
+    st.bytes_published = scanned;
+  }
+  std::uint64_t estimate = st.position.rows;
+  const std::uint64_t data_bytes =
+      st.position.offset - std::min(st.position.offset, st.reader->data_offset());
+  if (!st.finished && st.position.rows > 0 && data_bytes > 0) {
+    const double bytes_per_row = static_cast<double>(data_bytes) / static_cast<double>(st.position.rows);
+    estimate += static_cast<std::uint64_t>(static_cast<double>(size - scanned) / bytes_per_row);
+  }
+  if (estimate != st.rows_total_published) {
+    // Unsigned wrap-around makes this a subtraction when the estimate shrinks.
+    progress.rows_total.fetch_add(estimate - st.rows_total_published, std::memory_order_relaxed);
+    st.rows_total_published = estimate;
+  }
+}
+
+boost::asio::awaitable<std::optional<batch>> csv_scan_operator::produce(execution_context& ctx) const {
+  auto& st = ctx.state<csv_scan_state>(id());
+  if (st.finished) {
+    co_return std::nullopt;
+  }
+  if (!st.reader) {
+    open(ctx, st);
+  }
+  std::optional<batch> out = st.reader->next();
+  if (!out) {
+    st.finished = true;
+    publish(ctx, st);
+    st.reader.reset();
+    co_return std::nullopt;
+  }
+  st.position = st.reader->position();
+  ctx.progress().rows_scanned.fetch_add(out->rows, std::memory_order_relaxed);
+  publish(ctx, st);
+  co_return out;
+}
+
+}  // namespace ftq::exec

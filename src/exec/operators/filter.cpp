@@ -1,0 +1,47 @@
+#include "exec/operators/filter.hpp"
+
+#include <ftq/error.hpp>
+
+#include "exec/expression.hpp"
+
+namespace ftq::exec {
+
+namespace {
+
+// A filter keeps nothing between batches; the state exists so every operator has one to snapshot.
+struct filter_state : operator_state {};
+
+std::vector<operator_ptr> only(operator_ptr child) {
+  std::vector<operator_ptr> v;
+  v.push_back(std::move(child));
+  return v;
+}
+
+}  // namespace
+
+filter_operator::filter_operator(const plan_detail::bound_node& node, operator_ptr child)
+    : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
+  if (!node.predicate) {
+    throw error(errc::internal, node.path + ": filter without a predicate");
+  }
+  predicate_ = *node.predicate;
+}
+
+std::unique_ptr<operator_state> filter_operator::make_state(execution_context&) const {
+  return std::make_unique<filter_state>();
+}
+
+boost::asio::awaitable<std::optional<batch>> filter_operator::produce(execution_context& ctx) const {
+  for (;;) {
+    std::optional<batch> in = co_await child(0).next(ctx);
+    if (!in) {
+      co_return std::nullopt;
+    }
+    apply_filter(predicate_, *in);
+    if (in->live_rows() > 0) {
+      co_return in;
+    }
+  }
+}
+
+}  // namespace ftq::exec

@@ -1,0 +1,349 @@
+#include "exec/operators/hash_join.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+
+#include <ftq/error.hpp>
+
+#include "exec/expression.hpp"
+#include "exec/keys/key_table.hpp"
+#include "exec/keys/row_buffer.hpp"
+
+namespace ftq::exec {
+
+namespace {
+
+constexpr std::uint32_t no_row = std::numeric_limits<std::uint32_t>::max();
+// Build rows indexed between two maybe_yield() calls.
+constexpr std::size_t build_chunk = 1 << 16;
+
+std::vector<type_id> types_of(const schema& s) {
+  std::vector<type_id> t;
+  for (const auto& f : s.fields()) {
+    t.push_back(f.type);
+  }
+  return t;
+}
+
+struct join_state : operator_state {
+  join_state(const std::vector<type_id>& build_types, const std::vector<type_id>& key_types)
+      : build_rows(build_types, keys::row_buffer::string_mode::reference),
+        build_keys(key_types, keys::row_buffer::string_mode::reference) {}
+
+  bool built = false;
+  keys::row_buffer build_rows;  // the build child's live rows
+  keys::row_buffer build_keys;  // the build keys of those rows
+
+  // Index: head[slot] is the first build row of a key's chain, next[row] the following one.
+  // A single int64 key over a narrow range is its own slot (key - direct_base); any other key
+  // gets its slot from the key table.
+  bool direct = false;
+  std::int64_t direct_base = 0;
+  std::optional<keys::key_table> table;
+  std::vector<std::uint32_t> head;
+  std::vector<std::uint32_t> next;
+
+  // Probe cursor: the batch being joined, each live row's first match, and the next pair.
+  std::optional<batch> probe;
+  std::vector<std::uint32_t> first;
+  std::size_t probe_pos = 0;
+  std::uint32_t chain = no_row;
+  bool probe_done = false;
+
+  // Scratch.
+  std::vector<std::uint32_t> ids;
+  std::vector<std::uint32_t> out_probe;  // live probe row of each output pair
+  std::vector<std::uint32_t> out_build;  // build row of each output pair
+};
+
+std::vector<operator_ptr> two(operator_ptr a, operator_ptr b) {
+  std::vector<operator_ptr> v;
+  v.push_back(std::move(a));
+  v.push_back(std::move(b));
+  return v;
+}
+
+bool any_key_null(const std::vector<const column*>& cols, std::size_t row) {
+  for (const column* c : cols) {
+    if (c->is_null(row)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Rows in [start, end) whose keys are all non-NULL.
+void rows_without_null_keys(const std::vector<const column*>& key_cols, std::size_t start, std::size_t end,
+                            std::vector<std::uint32_t>& out) {
+  out.clear();
+  for (std::size_t r = start; r < end; ++r) {
+    if (!any_key_null(key_cols, r)) {
+      out.push_back(static_cast<std::uint32_t>(r));
+    }
+  }
+}
+
+// A single int64 key over a range not much wider than the rows (8 slots a row) is its own slot,
+// key - base, which beats hashing. Returns the number of slots, or 0 to hash instead.
+std::size_t direct_slots(const column& key, std::vector<std::uint32_t>& slot, std::int64_t& base) {
+  const std::size_t rows = key.size();
+  const std::int64_t* v = key.ints.data();
+  std::int64_t lo = std::numeric_limits<std::int64_t>::max();
+  std::int64_t hi = std::numeric_limits<std::int64_t>::min();
+  std::size_t valid = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (!key.is_null(r)) {
+      lo = std::min(lo, v[r]);
+      hi = std::max(hi, v[r]);
+      ++valid;
+    }
+  }
+  if (valid == 0) {
+    return 0;
+  }
+  const std::uint64_t range = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
+  if (range >= 8 * static_cast<std::uint64_t>(valid) + 1024) {
+    return 0;
+  }
+  base = lo;
+  for (std::size_t r = 0; r < rows; ++r) {
+    if (!key.is_null(r)) {
+      slot[r] = static_cast<std::uint32_t>(static_cast<std::uint64_t>(v[r]) - static_cast<std::uint64_t>(lo));
+    }
+  }
+  return static_cast<std::size_t>(range) + 1;
+}
+
+// Links rows back to front, so each chain lists its build rows in input order.
+void link_chains(join_state& st, const std::vector<std::uint32_t>& slot, std::size_t slots) {
+  const std::size_t rows = slot.size();
+  st.head.assign(slots, no_row);
+  st.next.assign(rows, no_row);
+  std::uint32_t* head = st.head.data();
+  std::uint32_t* next = st.next.data();
+  for (std::size_t r = rows; r-- > 0;) {
+    if (slot[r] != no_row) {
+      next[r] = head[slot[r]];
+      head[slot[r]] = static_cast<std::uint32_t>(r);
+    }
+  }
+}
+
+// Sets first[i] to the first build row whose key equals probe row i's, or no_row. Plain
+// functions, not coroutines, keep the hot loops' variables in registers.
+void find_first_matches(join_state& st, const std::vector<const column*>& key_ptrs, std::size_t n) {
+  st.first.assign(n, no_row);
+  if (st.head.empty()) {
+    return;
+  }
+  std::uint32_t* first = st.first.data();
+  const std::uint32_t* head = st.head.data();
+  if (st.direct) {
+    const column& key = *key_ptrs[0];
+    const std::int64_t* v = key.ints.data();
+    const std::uint64_t size = st.head.size();
+    const auto base = static_cast<std::uint64_t>(st.direct_base);
+    const std::uint8_t* nulls = key.has_nulls() ? key.nulls.data() : nullptr;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t off = static_cast<std::uint64_t>(v[i]) - base;
+      const bool hit = off < size && (nulls == nullptr || nulls[i] == 0);
+      first[i] = hit ? head[off] : no_row;
+    }
+    return;
+  }
+  // Rows with a NULL key find nothing: no NULL key was ever inserted.
+  st.table->find(key_ptrs, n, st.ids);
+  const std::uint32_t* ids = st.ids.data();
+  for (std::size_t i = 0; i < n; ++i) {
+    first[i] = ids[i] == keys::key_table::absent ? no_row : head[ids[i]];
+  }
+}
+
+// Lists the next pairs (live probe row, build row) of the current probe batch, at most `limit`,
+// advancing the cursor. Returns the number of pairs and sets `repeated` when some probe row
+// occurs more than once among them.
+std::size_t expand_pairs(join_state& st, std::size_t n, std::size_t limit, bool& repeated) {
+  st.out_probe.resize(limit);
+  st.out_build.resize(limit);
+  std::uint32_t* out_probe = st.out_probe.data();
+  std::uint32_t* out_build = st.out_build.data();
+  const std::uint32_t* first = st.first.data();
+  const std::uint32_t* next = st.next.data();
+  std::size_t pos = st.probe_pos;
+  std::uint32_t chain = st.chain;
+  std::size_t k = 0;
+  bool again = false;
+  while (pos < n && k < limit) {
+    if (chain == no_row) {
+      ++pos;
+      chain = pos < n ? first[pos] : no_row;
+      continue;
+    }
+    again = again || (k > 0 && out_probe[k - 1] == pos);
+    out_probe[k] = static_cast<std::uint32_t>(pos);
+    out_build[k] = chain;
+    ++k;
+    chain = next[chain];
+  }
+  st.probe_pos = pos;
+  st.chain = chain;
+  repeated = again;
+  return k;
+}
+
+// Builds the output of `pairs` pairs listed by expand_pairs.
+batch join_output(const join_state& st, const batch& probe, std::size_t pairs, bool repeated, std::size_t probe_width,
+                  std::size_t build_width) {
+  batch out;
+  std::vector<std::uint32_t> phys(pairs);
+  const std::uint32_t* live = st.out_probe.data();
+  if (probe.has_selection) {
+    for (std::size_t j = 0; j < pairs; ++j) {
+      phys[j] = probe.selection[live[j]];
+    }
+  } else {
+    std::copy(live, live + pairs, phys.begin());
+  }
+  if (!repeated && 2 * pairs >= probe.rows) {
+    // Each probe row at most once, and most of the batch: share the probe columns and select
+    // the matched rows (build columns get the probe batch's row count).
+    out.rows = probe.rows;
+    out.columns = probe.columns;
+    for (std::size_t c = 0; c < build_width; ++c) {
+      out.columns.push_back(st.build_rows.gather_at(c, st.out_build.data(), phys.data(), pairs, probe.rows));
+    }
+    if (pairs < probe.rows) {
+      out.has_selection = true;
+      out.selection = std::move(phys);
+    }
+    return out;
+  }
+  out.rows = pairs;
+  for (std::size_t c = 0; c < probe_width; ++c) {
+    out.columns.push_back(keys::take_rows(*probe.columns[c], phys.data(), pairs));
+  }
+  for (std::size_t c = 0; c < build_width; ++c) {
+    out.columns.push_back(st.build_rows.gather(c, st.out_build.data(), pairs));
+  }
+  return out;
+}
+
+}  // namespace
+
+hash_join_operator::hash_join_operator(const plan_detail::bound_node& node, operator_ptr probe, operator_ptr build)
+    : physical_operator(node.id, node.path, node.output, two(std::move(probe), std::move(build))),
+      probe_keys_(node.probe_keys),
+      build_keys_(node.build_keys) {
+  if (probe_keys_.empty() || probe_keys_.size() != build_keys_.size()) {
+    throw plan_error(node.path, "hash_join needs the same number (at least one) of probe and build keys");
+  }
+  for (std::size_t i = 0; i < probe_keys_.size(); ++i) {
+    if (probe_keys_[i].type != build_keys_[i].type) {
+      throw plan_error(node.path + ".probe_keys[" + std::to_string(i) + "]",
+                       "probe key is " + std::string(type_name(probe_keys_[i].type)) + ", build key is " +
+                           std::string(type_name(build_keys_[i].type)));
+    }
+    key_types_.push_back(build_keys_[i].type);
+  }
+  probe_width_ = child(0).output_schema().size();
+  build_types_ = types_of(child(1).output_schema());
+}
+
+std::unique_ptr<operator_state> hash_join_operator::make_state(execution_context&) const {
+  return std::make_unique<join_state>(build_types_, key_types_);
+}
+
+boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) const {
+  auto& st = ctx.state<join_state>(id());
+  while (std::optional<batch> in = co_await child(1).next(ctx)) {
+    const std::size_t n = in->live_rows();
+    for (std::size_t k = 0; k < build_keys_.size(); ++k) {
+      const column_ptr key = evaluate(build_keys_[k], *in);
+      st.build_keys.append_column(k, *key, nullptr, n);
+    }
+    st.build_keys.commit(n);
+    st.build_rows.append_live(*in);
+  }
+
+  const std::size_t rows = st.build_keys.size();
+  const std::vector<const column*> key_cols = st.build_keys.column_ptrs();
+  // slot of each build row; no_row for rows with a NULL key, which never match
+  std::vector<std::uint32_t> slot(rows, no_row);
+  std::size_t slots = 0;
+  if (key_types_.size() == 1 && key_types_[0] == type_id::int64) {
+    slots = direct_slots(*key_cols[0], slot, st.direct_base);
+    st.direct = slots > 0;
+  }
+  if (!st.direct) {
+    st.table.emplace(key_types_);
+    // Insert in chunks of rows with no NULL key, so the executor gets a turn now and then.
+    std::vector<std::uint32_t> chunk_rows;
+    for (std::size_t start = 0; start < rows; start += build_chunk) {
+      rows_without_null_keys(key_cols, start, std::min(rows, start + build_chunk), chunk_rows);
+      std::vector<column_ptr> chunk;
+      std::vector<const column*> chunk_ptrs;
+      for (const column* k : key_cols) {
+        chunk.push_back(keys::take_rows(*k, chunk_rows.data(), chunk_rows.size()));
+        chunk_ptrs.push_back(chunk.back().get());
+      }
+      st.table->insert(chunk_ptrs, chunk_rows.size(), st.ids);
+      for (std::size_t j = 0; j < chunk_rows.size(); ++j) {
+        slot[chunk_rows[j]] = st.ids[j];
+      }
+      co_await ctx.maybe_yield();
+    }
+    slots = st.table->size();
+  }
+  link_chains(st, slot, slots);
+  st.built = true;
+}
+
+boost::asio::awaitable<std::optional<batch>> hash_join_operator::produce(execution_context& ctx) const {
+  auto& st = ctx.state<join_state>(id());
+  if (!st.built) {
+    co_await build(ctx);
+  }
+  const std::size_t limit = ctx.batch_rows();
+  while (!st.probe_done) {
+    if (!st.probe) {
+      std::optional<batch> in = co_await child(0).next(ctx);
+      if (!in) {
+        st.probe_done = true;
+        break;
+      }
+      const std::size_t n = in->live_rows();
+      std::vector<column_ptr> key_cols;
+      std::vector<const column*> key_ptrs;
+      if (!st.head.empty()) {
+        for (const auto& k : probe_keys_) {
+          key_cols.push_back(evaluate(k, *in));
+          key_ptrs.push_back(key_cols.back().get());
+        }
+      }
+      find_first_matches(st, key_ptrs, n);
+      st.probe = std::move(in);
+      st.probe_pos = 0;
+      st.chain = n > 0 ? st.first[0] : no_row;
+    }
+
+    // Expand the next pairs of the current probe batch, at most `limit` of them.
+    const batch& probe = *st.probe;
+    const std::size_t n = probe.live_rows();
+    bool repeated = false;
+    const std::size_t pairs = expand_pairs(st, n, limit, repeated);
+    batch out;
+    if (pairs > 0) {
+      out = join_output(st, probe, pairs, repeated, probe_width_, build_types_.size());
+    }
+    if (st.probe_pos >= n) {
+      st.probe.reset();
+    }
+    if (pairs > 0) {
+      co_return out;
+    }
+  }
+  co_return std::nullopt;
+}
+
+}  // namespace ftq::exec

@@ -1,0 +1,41 @@
+#include "exec/operators/project.hpp"
+
+#include "exec/expression.hpp"
+
+namespace ftq::exec {
+
+namespace {
+
+// A projection keeps nothing between batches; the state exists so every operator has one.
+struct project_state : operator_state {};
+
+std::vector<operator_ptr> only(operator_ptr child) {
+  std::vector<operator_ptr> v;
+  v.push_back(std::move(child));
+  return v;
+}
+
+}  // namespace
+
+project_operator::project_operator(const plan_detail::bound_node& node, operator_ptr child)
+    : physical_operator(node.id, node.path, node.output, only(std::move(child))), exprs_(node.exprs) {}
+
+std::unique_ptr<operator_state> project_operator::make_state(execution_context&) const {
+  return std::make_unique<project_state>();
+}
+
+boost::asio::awaitable<std::optional<batch>> project_operator::produce(execution_context& ctx) const {
+  std::optional<batch> in = co_await child(0).next(ctx);
+  if (!in) {
+    co_return std::nullopt;
+  }
+  batch out;
+  out.rows = in->live_rows();
+  out.columns.reserve(exprs_.size());
+  for (const auto& e : exprs_) {
+    out.columns.push_back(evaluate(e, *in));
+  }
+  co_return out;
+}
+
+}  // namespace ftq::exec

@@ -1,0 +1,56 @@
+#include "exec/operators/table_scan.hpp"
+
+namespace ftq::exec {
+
+namespace {
+
+struct table_scan_state : operator_state {
+  bool started = false;         // rows_total has been published
+  std::size_t next_batch = 0;   // index into table::batches() of the next batch to hand out
+};
+
+std::vector<std::size_t> output_columns(const plan_detail::bound_node& node) {
+  // A binder that leaves the list empty for "every column" still gets every column; an empty
+  // output schema really means no columns (a scan that only counts rows).
+  if (node.table_columns.empty() && node.output.size() > 0 && node.table) {
+    std::vector<std::size_t> all(node.table->schema().size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      all[i] = i;
+    }
+    return all;
+  }
+  return node.table_columns;
+}
+
+}  // namespace
+
+table_scan_operator::table_scan_operator(const plan_detail::bound_node& node)
+    : physical_operator(node.id, node.path, node.output, {}), table_(node.table), columns_(output_columns(node)) {}
+
+std::unique_ptr<operator_state> table_scan_operator::make_state(execution_context&) const {
+  return std::make_unique<table_scan_state>();
+}
+
+boost::asio::awaitable<std::optional<batch>> table_scan_operator::produce(execution_context& ctx) const {
+  auto& st = ctx.state<table_scan_state>(id());
+  if (!st.started) {
+    st.started = true;
+    ctx.progress().rows_total += table_ ? table_->row_count() : 0;
+  }
+  if (!table_ || st.next_batch >= table_->batches().size()) {
+    co_return std::nullopt;
+  }
+  const batch& in = table_->batches()[st.next_batch++];
+  batch out;
+  out.rows = in.rows;
+  out.has_selection = in.has_selection;
+  out.selection = in.selection;
+  out.columns.reserve(columns_.size());
+  for (std::size_t c : columns_) {
+    out.columns.push_back(in.columns[c]);
+  }
+  ctx.progress().rows_scanned += out.live_rows();
+  co_return out;
+}
+
+}  // namespace ftq::exec

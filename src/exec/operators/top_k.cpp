@@ -1,0 +1,190 @@
+#include "exec/operators/top_k.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <ftq/error.hpp>
+
+#include "exec/expression.hpp"
+#include "exec/keys/row_buffer.hpp"
+#include "exec/keys/row_order.hpp"
+
+namespace ftq::exec {
+
+namespace {
+
+struct top_k_state : operator_state {
+  top_k_state(const std::vector<type_id>& input_types, const std::vector<type_id>& computed_types)
+      : rows(input_types, keys::row_buffer::string_mode::copy),
+        computed(computed_types, keys::row_buffer::string_mode::copy) {}
+
+  // Candidate rows: after a compaction the best min(k, seen) rows in order, then rows appended
+  // since, in input order. Strings are copied, so dropped rows free their bytes.
+  keys::row_buffer rows;
+  keys::row_buffer computed;
+  bool full = false;         // the first k rows are the best k so far; row k-1 is the bar
+  bool input_done = false;
+  std::size_t emitted = 0;   // rows produced so far, once the input is done
+
+  // Scratch.
+  std::vector<std::uint64_t> words;
+  std::vector<std::uint32_t> picked;  // live rows of the batch that beat the bar
+  std::vector<std::uint32_t> phys;
+};
+
+std::vector<operator_ptr> only(operator_ptr child) {
+  std::vector<operator_ptr> v;
+  v.push_back(std::move(child));
+  return v;
+}
+
+std::vector<keys::order_key> buffer_keys(const std::vector<top_k_operator::key_spec>& specs, const top_k_state& st) {
+  std::vector<keys::order_key> out;
+  for (const auto& k : specs) {
+    const column& values = k.input_column ? st.rows.col(*k.input_column) : st.computed.col(k.computed);
+    out.push_back({&values, k.descending});
+  }
+  return out;
+}
+
+// Lists in st.picked the live rows of a batch that sort strictly before kept row `bar`; a tie
+// loses to the earlier row. The normalized first key settles most rows without compare_rows.
+void pick_beating_bar(const std::vector<keys::order_key>& batch_keys, const std::vector<keys::order_key>& kept,
+                      std::size_t bar, std::size_t n, top_k_state& st) {
+  if (kept[0].values->is_null(bar)) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (keys::compare_rows(batch_keys, i, kept, bar) < 0) {
+        st.picked.push_back(static_cast<std::uint32_t>(i));
+      }
+    }
+    return;
+  }
+  const column& first = *batch_keys[0].values;
+  const bool descending = batch_keys[0].descending;
+  const bool exact = keys::normalize_key(first, descending, n, st.words);
+  const std::uint64_t bar_word = keys::normalize_value(*kept[0].values, bar, descending, exact);
+  const std::uint64_t* w = st.words.data();
+  const std::uint8_t* nulls = first.has_nulls() ? first.nulls.data() : nullptr;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (w[i] > bar_word || (nulls != nullptr && nulls[i] != 0)) {
+      continue;
+    }
+    if (w[i] < bar_word || keys::compare_rows(batch_keys, i, kept, bar) < 0) {
+      st.picked.push_back(static_cast<std::uint32_t>(i));
+    }
+  }
+}
+
+// Sorts the candidates and keeps the first k.
+boost::asio::awaitable<void> compact(const std::vector<top_k_operator::key_spec>& specs, std::uint64_t k,
+                                     top_k_state& st, execution_context& ctx) {
+  const std::vector<std::uint32_t> order = co_await keys::sort_rows(buffer_keys(specs, st), st.rows.size(), ctx);
+  const std::size_t keep = static_cast<std::size_t>(std::min<std::uint64_t>(k, order.size()));
+  st.rows.assign_gathered(st.rows, order.data(), keep);
+  st.computed.assign_gathered(st.computed, order.data(), keep);
+  st.full = keep == k;
+}
+
+}  // namespace
+
+top_k_operator::top_k_operator(const plan_detail::bound_node& node, operator_ptr child)
+    : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
+  if (node.limit < 0) {
+    throw plan_error(node.path + ".limit", "top_k needs k >= 0, got " + std::to_string(node.limit));
+  }
+  // Far beyond any input: keeps 2 * k from overflowing.
+  k_ = std::min<std::uint64_t>(static_cast<std::uint64_t>(node.limit), std::uint64_t{1} << 48);
+  for (const auto& f : this->child(0).output_schema().fields()) {
+    input_types_.push_back(f.type);
+  }
+  for (const auto& k : node.keys) {
+    key_spec spec;
+    spec.expr = k.value;
+    spec.descending = k.descending;
+    if (k.value.op == expr_op::column) {
+      spec.input_column = k.value.column;
+    } else {
+      spec.computed = computed_types_.size();
+      computed_types_.push_back(k.value.type);
+    }
+    keys_.push_back(std::move(spec));
+  }
+}
+
+std::unique_ptr<operator_state> top_k_operator::make_state(execution_context&) const {
+  return std::make_unique<top_k_state>(input_types_, computed_types_);
+}
+
+boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_context& ctx) const {
+  auto& st = ctx.state<top_k_state>(id());
+  if (k_ == 0) {
+    co_return std::nullopt;  // nothing can be in the result; the child need not run
+  }
+  while (!st.input_done) {
+    std::optional<batch> in = co_await child(0).next(ctx);
+    if (!in) {
+      st.input_done = true;
+      if (st.rows.size() > 0) {
+        co_await compact(keys_, k_, st, ctx);
+      }
+      break;
+    }
+    const std::size_t n = in->live_rows();
+    std::vector<column_ptr> key_cols;
+    std::vector<keys::order_key> batch_keys;
+    for (const auto& k : keys_) {
+      key_cols.push_back(evaluate(k.expr, *in));
+      batch_keys.push_back({key_cols.back().get(), k.descending});
+    }
+
+    st.picked.clear();
+    if (!st.full || keys_.empty()) {
+      if (keys_.empty() && st.full) {
+        continue;  // without keys the first k rows are the result
+      }
+      st.picked.resize(n);
+      std::iota(st.picked.begin(), st.picked.end(), std::uint32_t{0});
+    } else {
+      pick_beating_bar(batch_keys, buffer_keys(keys_, st), static_cast<std::size_t>(k_ - 1), n, st);
+    }
+    const std::size_t m = st.picked.size();
+    if (m == 0) {
+      continue;
+    }
+    st.phys.resize(m);
+    for (std::size_t j = 0; j < m; ++j) {
+      st.phys[j] = in->row_at(st.picked[j]);
+    }
+    for (std::size_t c = 0; c < input_types_.size(); ++c) {
+      st.rows.append_column(c, *in->columns[c], st.phys.data(), m);
+    }
+    st.rows.commit(m);
+    for (std::size_t k = 0; k < keys_.size(); ++k) {
+      if (!keys_[k].input_column) {
+        st.computed.append_column(keys_[k].computed, *key_cols[k], st.picked.data(), m);
+      }
+    }
+    st.computed.commit(m);
+    if (st.rows.size() > 2 * k_) {
+      co_await compact(keys_, k_, st, ctx);
+    }
+  }
+
+  const std::size_t total = st.rows.size();
+  if (st.emitted >= total) {
+    co_return std::nullopt;
+  }
+  const std::size_t from = st.emitted;
+  const std::size_t n = std::min(total - from, ctx.batch_rows());
+  st.emitted += n;
+  std::vector<std::uint32_t> idx(n);
+  std::iota(idx.begin(), idx.end(), static_cast<std::uint32_t>(from));
+  batch out;
+  out.rows = n;
+  for (std::size_t c = 0; c < input_types_.size(); ++c) {
+    out.columns.push_back(st.rows.gather(c, idx.data(), n));
+  }
+  co_return out;
+}
+
+}  // namespace ftq::exec

@@ -1,0 +1,40 @@
+#pragma once
+/// Consumes every batch of its child, keeping only rows that can still be among the first k in
+/// sort order (a batch's rows are first checked against the current k-th row), then produces
+/// those k rows in order: exactly what sort followed by limit k would. Finishes after them.
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "exec/physical_operator.hpp"
+#include "plan/bound_plan.hpp"
+
+namespace ftq::exec {
+
+class top_k_operator final : public physical_operator {
+ public:
+  top_k_operator(const plan_detail::bound_node& node, operator_ptr child);
+
+  std::string_view name() const noexcept override { return "top_k"; }
+
+  /// A sort key: a column of the input as is, or else an expression stored per kept row.
+  struct key_spec {
+    plan_detail::bound_expr expr;
+    bool descending = false;
+    std::optional<std::size_t> input_column;  // set when `expr` is a bare column reference
+    std::size_t computed = 0;                 // otherwise its index among the computed keys
+  };
+
+ protected:
+  std::unique_ptr<operator_state> make_state(execution_context& ctx) const override;
+  boost::asio::awaitable<std::optional<batch>> produce(execution_context& ctx) const override;
+
+ private:
+  std::uint64_t k_;
+  std::vector<key_spec> keys_;
+  std::vector<type_id> input_types_;
+  std::vector<type_id> computed_types_;
+};
+
+}  // namespace ftq::exec

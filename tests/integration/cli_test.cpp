@@ -1,0 +1,148 @@
+// The ftq command line as a user meets it: help texts, exit codes, precise error messages for
+// bad plans and bad CSV, the progress bar, and the demo.
+
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "support/temp_dir.hpp"
+
+namespace {
+
+struct outcome {
+  int status = -1;
+  std::string out;  // stdout and stderr together
+};
+
+outcome run_ftq(const std::string& args) {
+  const char* bin = std::getenv("FTQ_BINARY");
+  REQUIRE(bin != nullptr);
+  const std::string cmd = std::string(bin) + " " + args + " 2>&1";
+  outcome o;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
+  const int st = ::pclose(p);
+  o.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+  return o;
+}
+
+std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+const char* lineitem_scan =
+    R"({"op": "csv_scan", "path": "lineitem.csv", "schema": [
+         {"name": "l_orderkey", "type": "int64"}, {"name": "l_partkey", "type": "int64"},
+         {"name": "l_quantity", "type": "float64"}, {"name": "l_extendedprice", "type": "float64"},
+         {"name": "l_discount", "type": "float64"}, {"name": "l_tax", "type": "float64"},
+         {"name": "l_returnflag", "type": "string"}, {"name": "l_linestatus", "type": "string"},
+         {"name": "l_shipdate", "type": "string"}]})";
+
+}  // namespace
+
+TEST_CASE("ftq --help lists every command and ftq COMMAND --help every flag") {
+  auto h = run_ftq("--help");
+  CHECK(h.status == 0);
+  for (const char* word : {"gen", "run", "demo"}) CHECK(h.out.find(word) != std::string::npos);
+  auto r = run_ftq("run --help");
+  CHECK(r.status == 0);
+  for (const char* flag : {"--data", "--out", "--batch-rows", "--progress", "--explain"}) {
+    CHECK(r.out.find(flag) != std::string::npos);
+  }
+  auto g = run_ftq("gen --help");
+  CHECK(g.status == 0);
+  for (const char* flag : {"--rows", "--seed", "--out", "--parts", "--customers"}) {
+    CHECK(g.out.find(flag) != std::string::npos);
+  }
+  CHECK(run_ftq("demo --help").status == 0);
+}
+
+TEST_CASE("unknown commands and flags exit 2 with a message") {
+  auto a = run_ftq("frobnicate");
+  CHECK(a.status == 2);
+  CHECK(a.out.find("unknown command 'frobnicate'") != std::string::npos);
+  auto b = run_ftq("run --bogus x");
+  CHECK(b.status == 2);
+  auto c = run_ftq("gen --out /tmp/x");
+  CHECK(c.status == 2);
+  CHECK(c.out.find("rows") != std::string::npos);
+}
+
+TEST_CASE("ftq run writes the result; a bad plan exits 3 naming where in the plan it is") {
+  ftq::test::temp_dir dir("ftq-cli");
+  REQUIRE(run_ftq("gen --rows 500 --seed 7 --out " + q(dir / "data")).status == 0);
+
+  const std::string good = std::string(R"({"name": "cnt", "plan": {"op": "aggregate", "group_by": [],
+      "aggregates": [{"fn": "count_star", "as": "n"}], "input": )") + lineitem_scan + "}}";
+  ftq::test::write_file(dir / "good.json", good);
+  auto ok = run_ftq("run " + q(dir / "good.json") + " --data " + q(dir / "data") + " --out " + q(dir / "r.csv") +
+                " --progress never");
+  CHECK(ok.status == 0);
+  CHECK(ftq::test::read_file(dir / "r.csv") == "n\n500\n");
+
+  const std::string typo = std::string(R"({"plan": {"op": "filter", "predicate": {"op": "<=", "args":
+      [{"col": "l_shipdat"}, {"const": "1998-09-02"}]}, "input": )") + lineitem_scan + "}}";
+  ftq::test::write_file(dir / "typo.json", typo);
+  auto bad = run_ftq("run " + q(dir / "typo.json") + " --data " + q(dir / "data") + " --out " + q(dir / "bad.csv"));
+  CHECK(bad.status == 3);
+  CHECK(bad.out.find("plan.predicate.args[0]: unknown column 'l_shipdat' (columns: l_orderkey, l_partkey") !=
+        std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "bad.csv"));
+
+  auto missing = run_ftq("run " + q(dir / "good.json") + " --data " + q(dir / "nowhere") + " --out " + q(dir / "m.csv"));
+  CHECK(missing.status == 3);
+  CHECK(missing.out.find("plan.input.path") != std::string::npos);
+
+  ftq::test::write_file(dir / "broken.json", "{\"plan\": {\"op\": ");
+  auto broken = run_ftq("run " + q(dir / "broken.json") + " --out " + q(dir / "x.csv"));
+  CHECK(broken.status == 3);
+  CHECK(broken.out.find("invalid JSON") != std::string::npos);
+}
+
+TEST_CASE("a malformed CSV row fails the query with file:line:column and leaves no result") {
+  ftq::test::temp_dir dir("ftq-cli");
+  std::filesystem::create_directories(dir / "data");
+  ftq::test::write_file(dir / "data/t.csv", "a,b\n1,2\n3,x\n");
+  ftq::test::write_file(dir / "p.json", R"({"plan": {"op": "csv_scan", "path": "t.csv",
+      "schema": [{"name": "a", "type": "int64"}, {"name": "b", "type": "int64"}]}})");
+  auto r = run_ftq("run " + q(dir / "p.json") + " --data " + q(dir / "data") + " --out " + q(dir / "r.csv"));
+  CHECK(r.status == 1);
+  CHECK(r.out.find("t.csv:3:3:") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir / "r.csv"));
+}
+
+TEST_CASE("the progress bar shows rows, rate and elapsed time when asked for") {
+  ftq::test::temp_dir dir("ftq-cli");
+  REQUIRE(run_ftq("gen --rows 20000 --seed 1 --out " + q(dir / "data")).status == 0);
+  ftq::test::write_file(dir / "scan.json", std::string(R"({"plan": )") + lineitem_scan + "}");
+  auto r = run_ftq("run " + q(dir / "scan.json") + " --data " + q(dir / "data") + " --out " + q(dir / "r.csv") +
+               " --progress always");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("100%") != std::string::npos);
+  CHECK(r.out.find("rows/s") != std::string::npos);
+  CHECK(r.out.find("20000 rows") != std::string::npos);
+}
+
+TEST_CASE("ftq run --explain prints the operator tree with plan paths") {
+  ftq::test::temp_dir dir("ftq-cli");
+  REQUIRE(run_ftq("gen --rows 10 --seed 1 --out " + q(dir / "data")).status == 0);
+  ftq::test::write_file(dir / "p.json", std::string(R"({"plan": {"op": "limit", "limit": 3, "input": )") +
+                                            lineitem_scan + "}}");
+  auto r = run_ftq("run " + q(dir / "p.json") + " --data " + q(dir / "data") + " --explain");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("limit #0") != std::string::npos);
+  CHECK(r.out.find("csv_scan #1  [plan.input]") != std::string::npos);
+}
+
+TEST_CASE("ftq demo runs the five queries at once and verifies each against a run alone") {
+  ftq::test::temp_dir dir("ftq-demo");
+  auto r = run_ftq("demo --rows 3000 --dir " + q(dir.path()) + " --progress never");
+  CHECK(r.status == 0);
+  CHECK(r.out.find("every query verified") != std::string::npos);
+  for (const char* name : {"q1", "q6", "join", "topk", "distinct"}) CHECK(r.out.find(name) != std::string::npos);
+}
