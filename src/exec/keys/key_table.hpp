@@ -1,8 +1,8 @@
 #pragma once
 /// Assigns dense ids (0, 1, 2, ... in first-seen order) to the distinct key tuples it is fed,
-/// batch by batch, and keeps each tuple's values by id. NULL equals NULL here (GROUP BY and
-/// DISTINCT semantics); callers that want NULL keys never to match (joins) drop those rows.
-/// Keys pack into one or two machine words while they fit, else into byte strings.
+/// batch by batch, packed into one or two machine words while they fit, else into bytes, and
+/// keeps each tuple's values by id. NULL equals NULL here (GROUP BY, DISTINCT); callers that
+/// want NULL keys never to match (joins) drop those rows first.
 
 #include <cstdint>
 #include <memory>
@@ -79,7 +79,6 @@ class key_table {
                     bool find_mode);
   void encode_bytes(const std::vector<const column*>& cols, std::size_t rows);
   void store_rows(const std::vector<const column*>& cols, const std::vector<std::uint32_t>& rows);
-
 
   std::vector<type_id> types_;
   key_layout layout_;

@@ -191,22 +191,48 @@ std::uint64_t normalize_value(const column& values, std::size_t row, bool descen
   return descending ? ~w : w;
 }
 
-boost::asio::awaitable<std::vector<std::uint32_t>> sort_rows(const std::vector<order_key>& keys, std::size_t rows,
-                                                            execution_context& ctx) {
-  std::vector<std::uint32_t> order;
-  order.reserve(rows);
-  if (keys.empty()) {
-    order.resize(rows);
-    std::iota(order.begin(), order.end(), std::uint32_t{0});
-    co_return order;
-  }
-  const column& first = *keys[0].values;
-  std::vector<std::uint64_t> words;
-  // Strings longer than 7 bytes normalize to a prefix only, so their ties need a full compare.
-  const bool exact = normalize_key(first, keys[0].descending, rows, words);
+namespace {
 
-  std::vector<keyed_row> items;
-  std::vector<std::uint32_t> null_rows;
+// Orders rows that tie on the keys before `from`. When key `from` normalizes exactly, it is
+// compared through precomputed words, and compare_rows only runs on ties of those.
+class tie_breaker {
+ public:
+  tie_breaker(const std::vector<order_key>& keys, std::size_t from, std::size_t rows) : keys_(keys), from_(from) {
+    if (from_ < keys_.size()) {
+      by_words_ = normalize_key(*keys_[from_].values, keys_[from_].descending, rows, words_);
+    }
+  }
+
+  bool operator()(std::uint32_t a, std::uint32_t b) const {
+    if (from_ >= keys_.size()) {
+      return false;
+    }
+    if (!by_words_) {
+      return compare_rows(keys_, a, keys_, b, from_) < 0;
+    }
+    const column& c = *keys_[from_].values;
+    const bool an = c.is_null(a);
+    const bool bn = c.is_null(b);
+    if (an != bn) {
+      return bn;  // NULLs last
+    }
+    if (!an && words_[a] != words_[b]) {
+      return words_[a] < words_[b];
+    }
+    return from_ + 1 < keys_.size() && compare_rows(keys_, a, keys_, b, from_ + 1) < 0;
+  }
+
+ private:
+  const std::vector<order_key>& keys_;
+  std::size_t from_;
+  bool by_words_ = false;
+  std::vector<std::uint64_t> words_;
+};
+
+// Splits rows into those with a non-NULL first key (with its word) and the NULL ones.
+void split_nulls(const column& first, const std::vector<std::uint64_t>& words, std::vector<keyed_row>& items,
+                 std::vector<std::uint32_t>& null_rows) {
+  const std::size_t rows = words.size();
   items.reserve(rows);
   for (std::size_t r = 0; r < rows; ++r) {
     if (first.is_null(r)) {
@@ -215,39 +241,66 @@ boost::asio::awaitable<std::vector<std::uint32_t>> sort_rows(const std::vector<o
       items.push_back({words[r], static_cast<std::uint32_t>(r)});
     }
   }
-  words = {};
-  co_await radix_sort(items, ctx);
-  for (const auto& it : items) {
-    order.push_back(it.row);
-  }
-  const std::size_t non_null = order.size();
-  order.insert(order.end(), null_rows.begin(), null_rows.end());
+}
 
-  const std::size_t refine_from = exact ? 1 : 0;
-  const auto less_from = [&keys](std::size_t from) {
-    return [&keys, from](std::uint32_t a, std::uint32_t b) { return compare_rows(keys, a, keys, b, from) < 0; };
-  };
-  if (refine_from < keys.size()) {
-    std::size_t since_yield = 0;
+// Stable-sorts each run of equal words in items[i, end) with `less`, stopping after about
+// yield_chunk rows; returns where it stopped.
+std::size_t refine_runs(const std::vector<keyed_row>& items, std::vector<std::uint32_t>& order, std::size_t i,
+                        std::size_t end, const tie_breaker& less) {
+  const std::size_t stop = std::min(end, i + yield_chunk);
+  while (i < stop) {
+    std::size_t j = i + 1;
+    while (j < end && items[j].key == items[i].key) {
+      ++j;
+    }
+    if (j - i > 1) {
+      std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(j),
+                       [&less](std::uint32_t a, std::uint32_t b) { return less(a, b); });
+    }
+    i = j;
+  }
+  return i;
+}
+
+}  // namespace
+
+boost::asio::awaitable<std::vector<std::uint32_t>> sort_rows(const std::vector<order_key>& keys, std::size_t rows,
+                                                            execution_context& ctx) {
+  std::vector<std::uint32_t> order;
+  if (keys.empty()) {
+    order.resize(rows);
+    std::iota(order.begin(), order.end(), std::uint32_t{0});
+    co_return order;
+  }
+  const column& first = *keys[0].values;
+  std::vector<keyed_row> items;
+  std::vector<std::uint32_t> null_rows;
+  bool exact = false;
+  {
+    std::vector<std::uint64_t> words;
+    // Strings longer than 7 bytes normalize to a prefix only, so their ties need a full compare.
+    exact = normalize_key(first, keys[0].descending, rows, words);
+    split_nulls(first, words, items, null_rows);
+  }
+  co_await radix_sort(items, ctx);
+  order.resize(rows);
+  const std::size_t non_null = items.size();
+  for (std::size_t i = 0; i < non_null; ++i) {
+    order[i] = items[i].row;
+  }
+  std::copy(null_rows.begin(), null_rows.end(), order.begin() + static_cast<std::ptrdiff_t>(non_null));
+
+  if (!exact || keys.size() > 1) {
+    const tie_breaker less(keys, exact ? 1 : 0, rows);
     for (std::size_t i = 0; i < non_null;) {
-      std::size_t j = i + 1;
-      while (j < non_null && items[j].key == items[i].key) {
-        ++j;
-      }
-      if (j - i > 1) {
-        std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(i), order.begin() + static_cast<std::ptrdiff_t>(j),
-                         less_from(refine_from));
-      }
-      since_yield += j - i;
-      if (since_yield >= yield_chunk) {
-        since_yield = 0;
-        co_await ctx.maybe_yield();
-      }
-      i = j;
+      i = refine_runs(items, order, i, non_null, less);
+      co_await ctx.maybe_yield();
     }
   }
   if (keys.size() > 1 && null_rows.size() > 1) {
-    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(non_null), order.end(), less_from(1));
+    const tie_breaker less(keys, 1, rows);
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(non_null), order.end(),
+                     [&less](std::uint32_t a, std::uint32_t b) { return less(a, b); });
   }
   co_return order;
 }

@@ -297,6 +297,8 @@ boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) c
   }
   link_chains(st, slot, slots);
   st.built = true;
+  // No build key can match: the join is empty, and the probe side need not run at all.
+  st.probe_done = slots == 0;
 }
 
 boost::asio::awaitable<std::optional<batch>> hash_join_operator::produce(execution_context& ctx) const {

@@ -2,7 +2,7 @@
 /// Consumes every batch of its build child (input 1) into a hash table on the build keys, then
 /// streams the probe child (input 0), producing for each probe row one row per build row with
 /// equal keys: probe columns, then build columns (inner equi-join; NULL keys never match).
-/// Finishes when the probe child is exhausted.
+/// Finishes when the probe child is exhausted, or without pulling it if no build key can match.
 
 #include <vector>
 

@@ -138,10 +138,7 @@ boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_c
     }
 
     st.picked.clear();
-    if (!st.full || keys_.empty()) {
-      if (keys_.empty() && st.full) {
-        continue;  // without keys the first k rows are the result
-      }
+    if (!st.full) {
       st.picked.resize(n);
       std::iota(st.picked.begin(), st.picked.end(), std::uint32_t{0});
     } else {
@@ -166,6 +163,11 @@ boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_c
     }
     st.computed.commit(m);
     if (st.rows.size() > 2 * k_) {
+      co_await compact(keys_, k_, st, ctx);
+    }
+    if (keys_.empty() && st.rows.size() >= k_) {
+      // Without keys the first k rows are the result; the rest of the input cannot change it.
+      st.input_done = true;
       co_await compact(keys_, k_, st, ctx);
     }
   }

@@ -414,3 +414,10 @@ TEST_CASE("top_k with a negative k is refused") {
   n.limit = -1;
   CHECK_THROWS_AS(ftq::exec::top_k_operator(n, source(1, ifs, {})), ftq::plan_error);
 }
+
+TEST_CASE("top_k without keys returns the first k rows in input order") {
+  const std::vector<row> rows = random_rows(50, 5, false);
+  for (const auto& b : batchings) {
+    CHECK(run(*top_k(ifs, {}, 12, source(1, ifs, rows, b.per_batch, b.selected)), 5).rows == first(rows, 12));
+  }
+}
