@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 #include <optional>
 #include <string>
 
@@ -176,9 +177,15 @@ void fold_strings(std::vector<std::string>& acc, std::vector<std::uint8_t>& set,
   }
 }
 
-constexpr auto add_ints = [](std::int64_t a, std::int64_t b) {
-  // Wraps on overflow instead of invoking undefined behaviour.
-  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+// Adds and remembers whether any addition overflowed: a SUM that leaves int64 ends the query
+// instead of returning a wrapped, wrong total.
+struct checked_add_ints {
+  bool* overflowed;
+  std::int64_t operator()(std::int64_t a, std::int64_t b) const noexcept {
+    std::int64_t r;
+    *overflowed |= __builtin_add_overflow(a, b, &r);
+    return r;
+  }
 };
 constexpr auto add_doubles = [](double a, double b) { return a + b; };
 constexpr auto min_of = [](auto a, auto b) { return b < a ? b : a; };
@@ -242,8 +249,10 @@ void grow_folds(aggregate_state& st, const std::vector<input_spec>& inputs, std:
   }
 }
 
-void fold_input(const input_spec& in, input_fold& f, const column& col, const std::uint32_t* gid, std::size_t n,
-                lane_scratch& scratch) {
+// Returns false when an int64 SUM overflowed.
+[[nodiscard]] bool fold_input(const input_spec& in, input_fold& f, const column& col, const std::uint32_t* gid,
+                              std::size_t n, lane_scratch& scratch) {
+  bool overflowed = false;
   const bool lanes = gid != nullptr && f.nulls.size() <= lane_max_groups;
   const std::uint8_t* nulls = col.has_nulls() ? col.nulls.data() : nullptr;
   if (nulls != nullptr) {
@@ -264,9 +273,9 @@ void fold_input(const input_spec& in, input_fold& f, const column& col, const st
     case type_id::boolean: {
       const std::int64_t* v = col.ints.data();
       if (in.sum && lanes) {
-        fold_sum_lanes(f.int_sum, gid, v, nulls, n, scratch.ints, add_ints);
+        fold_sum_lanes(f.int_sum, gid, v, nulls, n, scratch.ints, checked_add_ints{&overflowed});
       } else if (in.sum) {
-        fold(f.int_sum, gid, v, nulls, n, add_ints);
+        fold(f.int_sum, gid, v, nulls, n, checked_add_ints{&overflowed});
       }
       if (in.min) {
         fold(f.int_min, gid, v, nulls, n, min_of);
@@ -304,6 +313,7 @@ void fold_input(const input_spec& in, input_fold& f, const column& col, const st
       break;
     }
   }
+  return !overflowed;
 }
 
 // Builds the output column of one aggregate for groups [from, to).
@@ -466,7 +476,10 @@ boost::asio::awaitable<std::optional<batch>> hash_aggregate_operator::produce(ex
     }
     for (std::size_t k = 0; k < inputs_.size(); ++k) {
       const column_ptr col = evaluate(inputs_[k].expr, *in);
-      fold_input(inputs_[k], st.folds[k], *col, gid, n, st.lanes);
+      if (!fold_input(inputs_[k], st.folds[k], *col, gid, n, st.lanes)) {
+        throw std::overflow_error(plan_path() + ": integer overflow in SUM over int64; cast the argument to " +
+                                  "float64 (multiply by 1.0) to sum beyond int64");
+      }
     }
     for (std::size_t k = 0; k < distinct_inputs_.size(); ++k) {
       const column_ptr col = evaluate(distinct_inputs_[k].expr, *in);

@@ -9,6 +9,9 @@
 
 #include <ftq/error.hpp>
 
+#include <limits>
+#include <stdexcept>
+
 #include "support/run_coro.hpp"
 
 namespace {
@@ -187,4 +190,25 @@ TEST_CASE("explain lists every operator with its id and plan path") {
   const auto text = q->explain();
   CHECK(text.find("limit #0  [plan]") != std::string::npos);
   CHECK(text.find("table_scan #1  [plan.input]") != std::string::npos);
+}
+
+TEST_CASE("an int64 SUM that leaves int64 ends the query with a clear error, never a wrapped total") {
+  auto big = std::make_shared<ftq::column>(ftq::type_id::int64);
+  big->ints = {std::numeric_limits<std::int64_t>::max() - 5, 3, 3};
+  ftq::batch b;
+  b.columns = {big};
+  b.rows = 3;
+  auto t = std::make_shared<ftq::table>("t", ftq::schema({{"x", ftq::type_id::int64}}), std::vector<ftq::batch>{b});
+  auto p = ftq::plan_builder::table_scan("t").aggregate({}, {ftq::sum(ftq::col("x"), "s")}).build("o");
+  std::string message;
+  try {
+    ftq::test::run_coro([&](auto ex) -> boost::asio::awaitable<void> {
+      ftq::engine eng(ex);
+      eng.register_table(t);
+      co_await eng.execute(p);
+    });
+  } catch (const std::overflow_error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("plan: integer overflow in SUM over int64") == 0);
 }
