@@ -37,19 +37,22 @@ void progress_display::draw() {
   if (lines_drawn_ > 0) frame += "\x1b[" + std::to_string(lines_drawn_) + "A";
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   constexpr int width = 30;
-  for (const auto& e : entries_) {
+  for (auto& e : entries_) {
     const auto p = e.query->progress();
     const auto state = e.query->state();
+    const bool ended = state != query_state::prepared && state != query_state::running;
+    if (ended && e.finished_s < 0) e.finished_s = elapsed;
+    const double seconds = ended ? e.finished_s : elapsed;
     double f = p.fraction();
     if (state == query_state::succeeded) f = 1;
     const int filled = static_cast<int>(f * width);
     char line[256];
-    const double rate = elapsed > 0 ? static_cast<double>(p.rows_scanned) / elapsed : 0;
+    const double rate = seconds > 0 ? static_cast<double>(p.rows_scanned) / seconds : 0;
     std::snprintf(line, sizeof line, "\r\x1b[2K%-9s [%s%s] %3.0f%%  %s/%s rows  %s rows/s  %.1fs  %s\n",
                   e.label.c_str(), std::string(static_cast<std::size_t>(filled), '#').c_str(),
                   std::string(static_cast<std::size_t>(width - filled), '.').c_str(), f * 100,
                   human_count(static_cast<double>(p.rows_scanned)).c_str(),
-                  human_count(static_cast<double>(p.rows_total)).c_str(), human_count(rate).c_str(), elapsed,
+                  human_count(static_cast<double>(p.rows_total)).c_str(), human_count(rate).c_str(), seconds,
                   std::string(query_state_name(state)).c_str());
     frame += line;
   }

@@ -29,6 +29,7 @@ class progress_display {
   struct entry {
     std::string label;
     query_ptr query;
+    double finished_s = -1;  // elapsed seconds when the query ended; rate and time freeze there
   };
   bool enabled_;
   std::vector<entry> entries_;
