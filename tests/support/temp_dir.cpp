@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -21,8 +22,29 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+std::filesystem::path temp_dir::write(const std::string& name, const std::string& text) const {
+  const std::filesystem::path p = path_ / name;
+  write_file(p, text);
+  return p;
+}
+
+std::size_t temp_dir::entries() const {
+  return static_cast<std::size_t>(
+      std::distance(std::filesystem::directory_iterator(path_), std::filesystem::directory_iterator()));
+}
+
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string read_file_or_fail(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in.good()) {
+    throw std::runtime_error("cannot open " + p.string());
+  }
   std::stringstream s;
   s << in.rdbuf();
   return s.str();

@@ -2,9 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -14,13 +11,15 @@
 #include <numeric>
 #include <optional>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include <ftq/error.hpp>
 
 #include "csv/csv_writer.hpp"
+
+#include "support/table_schemas.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using ftq::batch;
@@ -32,30 +31,9 @@ using ftq::csv::reader_position;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("ftq-csv-reader-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path write(const std::string& name, const std::string& text) const {
-    const fs::path p = path / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-};
+using namespace ftq::test;
 
-fs::path test_data(const std::string& name) {
-  const char* dir = std::getenv("FTQ_TEST_DATA");
-  return fs::path(dir != nullptr ? dir : "tests/data") / "csv" / name;
-}
+fs::path test_data(const std::string& name) { return ftq::test::test_data_dir() / "csv" / name; }
 
 std::vector<std::size_t> all_columns(const schema& s) {
   std::vector<std::size_t> cols(s.size());
@@ -328,7 +306,7 @@ TEST_CASE("rows split across read chunks, and rows longer than a chunk, read the
   const std::string alphabet = "ab,\"\n\r x";
   std::vector<std::string> values;
   {
-    ftq::csv::csv_writer writer(dir.path / "long.csv", s);
+    ftq::csv::csv_writer writer(dir.path() / "long.csv", s);
     for (int part = 0; part < 20; ++part) {
       batch b;
       b.rows = 50;
@@ -353,7 +331,7 @@ TEST_CASE("rows split across read chunks, and rows longer than a chunk, read the
     }
     writer.finish();
   }
-  const auto reference = rows_of(read_all(dir.path / "long.csv", s));
+  const auto reference = rows_of(read_all(dir.path() / "long.csv", s));
   REQUIRE(reference.size() == values.size());
   for (std::size_t i = 0; i < values.size(); ++i) {
     REQUIRE(reference[i][1] == (values[i].empty() ? std::string() : values[i]));
@@ -363,7 +341,7 @@ TEST_CASE("rows split across read chunks, and rows longer than a chunk, read the
     reader_options options;
     options.chunk_bytes = chunk;
     options.batch_rows = 33;
-    CHECK(rows_of(read_all(dir.path / "long.csv", s, options)) == reference);
+    CHECK(rows_of(read_all(dir.path() / "long.csv", s, options)) == reference);
   }
 }
 
@@ -632,21 +610,13 @@ TEST_CASE("a file that cannot be opened is an io_error carrying the system error
 //   FTQ_CSV_BENCH_FILE=data/10m/lineitem.csv build/tests/unit-csv --no-skip -tc='*throughput*'
 // (without the variable it writes a 1M-row lineitem-like file to a temp dir first).
 TEST_CASE("csv_reader throughput on lineitem" * doctest::skip()) {
-  const schema s({{"l_orderkey", type_id::int64},
-                  {"l_partkey", type_id::int64},
-                  {"l_quantity", type_id::float64},
-                  {"l_extendedprice", type_id::float64},
-                  {"l_discount", type_id::float64},
-                  {"l_tax", type_id::float64},
-                  {"l_returnflag", type_id::string},
-                  {"l_linestatus", type_id::string},
-                  {"l_shipdate", type_id::string}});
+  const schema s = lineitem_schema();
   temp_dir dir;
   fs::path file;
   if (const char* env = std::getenv("FTQ_CSV_BENCH_FILE")) {
     file = env;
   } else {
-    file = dir.path / "lineitem.csv";
+    file = dir.path() / "lineitem.csv";
     std::ofstream out(file, std::ios::binary);
     out << "l_orderkey,l_partkey,l_quantity,l_extendedprice,l_discount,l_tax,l_returnflag,l_linestatus,"
            "l_shipdate\n";

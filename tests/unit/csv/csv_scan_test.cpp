@@ -2,9 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +9,7 @@
 #include <ftq/error.hpp>
 
 #include "support/run_coro.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using boost::asio::awaitable;
@@ -25,19 +23,7 @@ using ftq::exec::query_progress;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("ftq-csv-scan-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using namespace ftq::test;
 
 const schema file_schema({{"k", type_id::int64}, {"s", type_id::string}, {"x", type_id::float64}});
 
@@ -72,7 +58,7 @@ ftq::plan_detail::bound_node scan_node(const fs::path& file, std::vector<std::si
 
 TEST_CASE("csv_scan produces the plan's columns in batches of the context's size, then nullopt for good") {
   temp_dir dir;
-  const fs::path file = write_rows(dir.path, 10);
+  const fs::path file = write_rows(dir.path(), 10);
   const csv_scan_operator op(scan_node(file, {2, 0}));
   CHECK(op.name() == "csv_scan");
   CHECK(op.output_schema() == schema({{"x", type_id::float64}, {"k", type_id::int64}}));
@@ -105,7 +91,7 @@ TEST_CASE("csv_scan produces the plan's columns in batches of the context's size
 
 TEST_CASE("csv_scan estimates the total rows from the bytes per row seen so far") {
   temp_dir dir;
-  const fs::path file = write_rows(dir.path, 1000);
+  const fs::path file = write_rows(dir.path(), 1000);
   const csv_scan_operator op(scan_node(file, {0}));
   ftq::test::run_coro([&](auto ex) -> awaitable<void> {
     execution_context ctx(ex, 100, 1, nullptr);
@@ -122,8 +108,8 @@ TEST_CASE("csv_scan estimates the total rows from the bytes per row seen so far"
 
 TEST_CASE("scans sharing one progress add their bytes and rows") {
   temp_dir dir;
-  const fs::path a = write_rows(dir.path, 30, "a.csv");
-  const fs::path b = write_rows(dir.path, 70, "b.csv");
+  const fs::path a = write_rows(dir.path(), 30, "a.csv");
+  const fs::path b = write_rows(dir.path(), 70, "b.csv");
   const csv_scan_operator op_a(scan_node(a, {0}));
   const csv_scan_operator op_b(scan_node(b, {0}));
   auto progress = std::make_shared<query_progress>();
@@ -147,7 +133,7 @@ TEST_CASE("scans sharing one progress add their bytes and rows") {
 
 TEST_CASE("a csv_scan restored at a saved position produces exactly the remaining rows") {
   temp_dir dir;
-  const fs::path file = write_rows(dir.path, 25);
+  const fs::path file = write_rows(dir.path(), 25);
   const csv_scan_operator op(scan_node(file, {0, 1}));
   ftq::test::run_coro([&](auto ex) -> awaitable<void> {
     execution_context first(ex, 4, 1, nullptr);
@@ -174,7 +160,7 @@ TEST_CASE("a csv_scan restored at a saved position produces exactly the remainin
 
 TEST_CASE("a malformed row fails the scan with file:line:column") {
   temp_dir dir;
-  const fs::path file = dir.path / "bad.csv";
+  const fs::path file = dir.path() / "bad.csv";
   std::ofstream(file, std::ios::binary) << "k,s,x\n1,a,1.5\n2,b,x1\n";
   const csv_scan_operator op(scan_node(file, {0, 2}));
   try {
@@ -194,7 +180,7 @@ TEST_CASE("a malformed row fails the scan with file:line:column") {
 
 TEST_CASE("a cancelled query stops its csv_scan") {
   temp_dir dir;
-  const csv_scan_operator op(scan_node(write_rows(dir.path, 10), {0}));
+  const csv_scan_operator op(scan_node(write_rows(dir.path(), 10), {0}));
   CHECK_THROWS_AS(ftq::test::run_coro([&](auto ex) -> awaitable<void> {
                     execution_context ctx(ex, 4, 1, nullptr);
                     op.init_states(ctx);

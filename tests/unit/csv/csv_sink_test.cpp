@@ -2,17 +2,15 @@
 
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <ftq/error.hpp>
 
+#include "support/operator_harness.hpp"
 #include "support/run_coro.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using boost::asio::awaitable;
@@ -25,60 +23,7 @@ using ftq::exec::execution_context;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("ftq-csv-sink-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::size_t entries() const {
-    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
-  }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct source_state : ftq::exec::operator_state {
-  std::size_t next = 0;
-};
-
-/// Hands out fixed batches; throws instead of producing batch number `fail_at`.
-class batch_source final : public ftq::exec::physical_operator {
- public:
-  batch_source(schema s, std::vector<batch> batches, std::optional<std::size_t> fail_at = std::nullopt)
-      : physical_operator(0, "plan", std::move(s), {}), batches_(std::move(batches)), fail_at_(fail_at) {}
-  std::string_view name() const noexcept override { return "batch_source"; }
-
- protected:
-  std::unique_ptr<ftq::exec::operator_state> make_state(execution_context&) const override {
-    return std::make_unique<source_state>();
-  }
-  awaitable<std::optional<batch>> produce(execution_context& ctx) const override {
-    auto& st = ctx.state<source_state>(id());
-    if (fail_at_ && st.next == *fail_at_) {
-      throw ftq::error(ftq::errc::internal, "injected failure");
-    }
-    if (st.next >= batches_.size()) {
-      co_return std::nullopt;
-    }
-    co_return batches_[st.next++];
-  }
-
- private:
-  std::vector<batch> batches_;
-  std::optional<std::size_t> fail_at_;
-};
+using namespace ftq::test;
 
 const schema result_schema({{"flag", type_id::string}, {"sum_qty", type_id::float64}, {"n", type_id::int64}});
 
@@ -116,8 +61,9 @@ std::optional<batch> run_sink(const csv_sink_operator& sink,
 
 TEST_CASE("csv_sink writes every live row of its child, then puts the file in place") {
   temp_dir dir;
-  const fs::path out = dir.path / "q1.csv";
-  const csv_sink_operator sink(1, out, std::make_unique<batch_source>(result_schema, result_batches()));
+  const fs::path out = dir.path() / "q1.csv";
+  const csv_sink_operator sink(
+      1, out, std::make_unique<batch_source>(0, result_schema, result_batches(), std::nullopt, "plan"));
   CHECK(sink.name() == "csv_sink");
   CHECK(sink.output_schema().size() == 0);
   CHECK(sink.subtree_size() == 2);
@@ -132,7 +78,7 @@ TEST_CASE("csv_sink writes every live row of its child, then puts the file in pl
   });
   CHECK_FALSE(first);
   CHECK(checked);
-  CHECK(slurp(out) ==
+  CHECK(read_file(out) ==
         "flag,sum_qty,n\n"
         "A,625120,24491\n"
         "N,17127.5,645\n"
@@ -143,8 +89,9 @@ TEST_CASE("csv_sink writes every live row of its child, then puts the file in pl
 
 TEST_CASE("csv_sink returns nullopt on every call after it finished, without rewriting") {
   temp_dir dir;
-  const fs::path out = dir.path / "r.csv";
-  const csv_sink_operator sink(1, out, std::make_unique<batch_source>(result_schema, result_batches()));
+  const fs::path out = dir.path() / "r.csv";
+  const csv_sink_operator sink(
+      1, out, std::make_unique<batch_source>(0, result_schema, result_batches(), std::nullopt, "plan"));
   ftq::test::run_coro([&](auto ex) -> awaitable<void> {
     execution_context ctx(ex, 1024, 2, nullptr);
     sink.init_states(ctx);
@@ -157,14 +104,14 @@ TEST_CASE("csv_sink returns nullopt on every call after it finished, without rew
 
 TEST_CASE("a failing child leaves neither the result nor a temp file") {
   temp_dir dir;
-  const fs::path out = dir.path / "r.csv";
+  const fs::path out = dir.path() / "r.csv";
   std::vector<batch> many;
   for (int i = 0; i < 5; ++i) {
     for (auto& b : result_batches()) {
       many.push_back(b);
     }
   }
-  const csv_sink_operator sink(1, out, std::make_unique<batch_source>(result_schema, many, 7));
+  const csv_sink_operator sink(1, out, std::make_unique<batch_source>(0, result_schema, many, 7, "plan"));
   CHECK_THROWS_WITH(run_sink(sink), "injected failure");
   CHECK_FALSE(fs::exists(out));
   CHECK(dir.entries() == 0);
@@ -172,8 +119,9 @@ TEST_CASE("a failing child leaves neither the result nor a temp file") {
 
 TEST_CASE("a cancelled query leaves no result file") {
   temp_dir dir;
-  const fs::path out = dir.path / "r.csv";
-  const csv_sink_operator sink(1, out, std::make_unique<batch_source>(result_schema, result_batches()));
+  const fs::path out = dir.path() / "r.csv";
+  const csv_sink_operator sink(
+      1, out, std::make_unique<batch_source>(0, result_schema, result_batches(), std::nullopt, "plan"));
   try {
     ftq::test::run_coro([&](auto ex) -> awaitable<void> {
       execution_context ctx(ex, 1024, 2, nullptr);
@@ -190,8 +138,9 @@ TEST_CASE("a cancelled query leaves no result file") {
 
 TEST_CASE("an empty child still produces a file with the header") {
   temp_dir dir;
-  const fs::path out = dir.path / "empty.csv";
-  const csv_sink_operator sink(1, out, std::make_unique<batch_source>(result_schema, std::vector<batch>{}));
+  const fs::path out = dir.path() / "empty.csv";
+  const csv_sink_operator sink(
+      1, out, std::make_unique<batch_source>(0, result_schema, std::vector<batch>{}, std::nullopt, "plan"));
   run_sink(sink);
-  CHECK(slurp(out) == "flag,sum_qty,n\n");
+  CHECK(read_file(out) == "flag,sum_qty,n\n");
 }

@@ -2,9 +2,6 @@
 
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <atomic>
 #include <bit>
 #include <cmath>
 #include <filesystem>
@@ -12,6 +9,9 @@
 #include <sstream>
 
 #include <ftq/error.hpp>
+
+#include "support/table_schemas.hpp"
+#include "support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using ftq::batch;
@@ -21,30 +21,15 @@ using ftq::type_id;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("ftq-csv-table-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using namespace ftq::test;
 
-const schema orders({{"o_orderkey", type_id::int64},
-                     {"o_custkey", type_id::int64},
-                     {"o_orderpriority", type_id::string},
-                     {"o_totalprice", type_id::float64}});
+const schema orders = orders_schema();
 
 }  // namespace
 
 TEST_CASE("load_csv_table reads every row into batches of batch_rows under the given name") {
   temp_dir dir;
-  const fs::path file = dir.path / "orders.csv";
+  const fs::path file = dir.path() / "orders.csv";
   {
     std::ofstream out(file, std::ios::binary);
     out << "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n";
@@ -84,7 +69,7 @@ TEST_CASE("write_csv then load_csv_table gives back the same table, selections a
   batch selected = b;
   selected.has_selection = true;
   selected.selection = {0, 2};
-  const fs::path file = dir.path / "t.csv";
+  const fs::path file = dir.path() / "t.csv";
   ftq::write_csv(file, orders, {b, selected});
 
   const ftq::table_ptr t = ftq::load_csv_table(file, orders, "t");
@@ -112,7 +97,7 @@ TEST_CASE("write_csv into a missing directory throws io_error and leaves nothing
 
 TEST_CASE("load_csv_table reports malformed data with file:line:column") {
   temp_dir dir;
-  const fs::path file = dir.path / "bad.csv";
+  const fs::path file = dir.path() / "bad.csv";
   std::ofstream(file, std::ios::binary) << "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n1,2,x,abc\n";
   try {
     ftq::load_csv_table(file, orders, "bad");

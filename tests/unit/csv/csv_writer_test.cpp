@@ -4,7 +4,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <bit>
 #include <cmath>
 #include <filesystem>
@@ -18,6 +17,9 @@
 
 #include "csv/csv_reader.hpp"
 
+#include "support/operator_harness.hpp"
+#include "support/temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using ftq::batch;
 using ftq::column;
@@ -27,54 +29,7 @@ using ftq::csv::csv_writer;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("ftq-csv-writer-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::size_t entries() const {
-    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), fs::directory_iterator()));
-  }
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::shared_ptr<column> ints(std::vector<std::int64_t> v) {
-  auto c = std::make_shared<column>(type_id::int64);
-  c->ints = std::move(v);
-  return c;
-}
-std::shared_ptr<column> doubles(std::vector<double> v) {
-  auto c = std::make_shared<column>(type_id::float64);
-  c->doubles = std::move(v);
-  return c;
-}
-std::shared_ptr<column> strings(std::vector<std::string_view> v) {
-  auto c = std::make_shared<column>(type_id::string);
-  c->strings = std::move(v);
-  return c;
-}
-
-batch make_batch(std::vector<std::shared_ptr<column>> cols) {
-  batch b;
-  b.rows = cols.empty() ? 0 : cols[0]->size();
-  for (auto& c : cols) {
-    b.columns.push_back(std::move(c));
-  }
-  return b;
-}
+using namespace ftq::test;
 
 }  // namespace
 
@@ -99,17 +54,17 @@ TEST_CASE("rows print ints plainly, doubles round-trip, strings quoted only when
   i->set_null(2);
   d->set_null(2);
   str->set_null(3);
-  csv_writer w(dir.path / "out.csv", s);
+  csv_writer w(dir.path() / "out.csv", s);
   w.write(make_batch({i, d, str}));
   w.finish();
-  CHECK(slurp(dir.path / "out.csv") ==
+  CHECK(read_file(dir.path() / "out.csv") ==
         "i,d,s\n"
         "1,625120,plain\n"
         "-5,0.30000000000000004,\"a,b\"\n"
         ",,\"\"\n"
         "-9223372036854775808,-inf,\n");
   CHECK(w.rows_written() == 4);
-  CHECK(w.bytes_written() == slurp(dir.path / "out.csv").size());
+  CHECK(w.bytes_written() == read_file(dir.path() / "out.csv").size());
 }
 
 TEST_CASE("only the rows of the selection vector are written") {
@@ -118,23 +73,23 @@ TEST_CASE("only the rows of the selection vector are written") {
   batch b = make_batch({ints({10, 11, 12, 13})});
   b.has_selection = true;
   b.selection = {1, 3};
-  csv_writer w(dir.path / "sel.csv", s);
+  csv_writer w(dir.path() / "sel.csv", s);
   w.write(b);
   w.finish();
-  CHECK(slurp(dir.path / "sel.csv") == "i\n11\n13\n");
+  CHECK(read_file(dir.path() / "sel.csv") == "i\n11\n13\n");
   CHECK(w.rows_written() == 2);
 }
 
 TEST_CASE("header names are quoted like values") {
   temp_dir dir;
-  csv_writer w(dir.path / "h.csv", schema({{"a,b", type_id::int64}, {"sum(x)", type_id::float64}}));
+  csv_writer w(dir.path() / "h.csv", schema({{"a,b", type_id::int64}, {"sum(x)", type_id::float64}}));
   w.finish();
-  CHECK(slurp(dir.path / "h.csv") == "\"a,b\",sum(x)\n");
+  CHECK(read_file(dir.path() / "h.csv") == "\"a,b\",sum(x)\n");
 }
 
 TEST_CASE("the result appears only at finish; before that only the temp file exists") {
   temp_dir dir;
-  const fs::path out = dir.path / "result.csv";
+  const fs::path out = dir.path() / "result.csv";
   csv_writer w(out, schema({{"i", type_id::int64}}));
   CHECK(w.temp_path() == fs::path(out.string() + ".tmp-" + std::to_string(::getpid())));
   w.write(make_batch({ints({1, 2, 3})}));
@@ -148,18 +103,18 @@ TEST_CASE("the result appears only at finish; before that only the temp file exi
 
 TEST_CASE("finish replaces an existing result in one step") {
   temp_dir dir;
-  const fs::path out = dir.path / "result.csv";
+  const fs::path out = dir.path() / "result.csv";
   std::ofstream(out) << "old\n";
   csv_writer w(out, schema({{"i", type_id::int64}}));
   w.write(make_batch({ints({7})}));
-  CHECK(slurp(out) == "old\n");
+  CHECK(read_file(out) == "old\n");
   w.finish();
-  CHECK(slurp(out) == "i\n7\n");
+  CHECK(read_file(out) == "i\n7\n");
 }
 
 TEST_CASE("an unfinished writer leaves neither the result nor its temp file") {
   temp_dir dir;
-  const fs::path out = dir.path / "result.csv";
+  const fs::path out = dir.path() / "result.csv";
   {
     csv_writer w(out, schema({{"i", type_id::int64}}));
     w.write(make_batch({ints({1})}));
@@ -182,7 +137,7 @@ TEST_CASE("a write error (disk full) is an io_error and removes the temp file") 
   // /dev/full fails every write with ENOSPC; writing "onto" it exercises the error path.
   temp_dir dir;
   {
-    const fs::path out = dir.path / "full.csv";
+    const fs::path out = dir.path() / "full.csv";
     fs::create_symlink("/dev/full", fs::path(out.string() + ".tmp-" + std::to_string(::getpid())));
     ftq::csv::writer_options small;
     small.buffer_bytes = 4096;
@@ -223,11 +178,11 @@ TEST_CASE("values survive a write and a read exactly") {
   str->set_null(13);
   ftq::csv::writer_options small;
   small.buffer_bytes = 4096;  // the long string does not fit: it takes the write-through path
-  csv_writer w(dir.path / "rt.csv", s, small);
+  csv_writer w(dir.path() / "rt.csv", s, small);
   w.write(make_batch({i, d, str}));
   w.finish();
 
-  ftq::csv::csv_reader r(dir.path / "rt.csv", s, {0, 1, 2});
+  ftq::csv::csv_reader r(dir.path() / "rt.csv", s, {0, 1, 2});
   auto b = r.next();
   REQUIRE(b);
   REQUIRE(b->rows == ss.size());
@@ -249,10 +204,10 @@ TEST_CASE("values survive a write and a read exactly") {
 TEST_CASE("NaN survives a round trip as NaN") {
   temp_dir dir;
   const schema s({{"d", type_id::float64}});
-  csv_writer w(dir.path / "nan.csv", s);
+  csv_writer w(dir.path() / "nan.csv", s);
   w.write(make_batch({doubles({std::numeric_limits<double>::quiet_NaN()})}));
   w.finish();
-  ftq::csv::csv_reader r(dir.path / "nan.csv", s, {0});
+  ftq::csv::csv_reader r(dir.path() / "nan.csv", s, {0});
   CHECK(std::isnan(r.next()->columns[0]->doubles[0]));
 }
 
@@ -275,16 +230,16 @@ TEST_CASE("many batches through a small buffer produce the same file as one batc
     }
     return make_batch({i, str});
   };
-  csv_writer big(dir.path / "big.csv", s);
+  csv_writer big(dir.path() / "big.csv", s);
   big.write(one_batch(0, all.size()));
   big.finish();
   ftq::csv::writer_options small;
   small.buffer_bytes = 4096;
-  csv_writer chunked(dir.path / "chunked.csv", s, small);
+  csv_writer chunked(dir.path() / "chunked.csv", s, small);
   for (std::size_t from = 0; from < all.size(); from += 333) {
     chunked.write(one_batch(from, std::min(all.size(), from + 333)));
   }
   chunked.finish();
-  CHECK(slurp(dir.path / "big.csv") == slurp(dir.path / "chunked.csv"));
-  CHECK(chunked.bytes_written() == fs::file_size(dir.path / "big.csv"));
+  CHECK(read_file(dir.path() / "big.csv") == read_file(dir.path() / "chunked.csv"));
+  CHECK(chunked.bytes_written() == fs::file_size(dir.path() / "big.csv"));
 }

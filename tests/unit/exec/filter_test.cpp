@@ -9,21 +9,13 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "exec/operators/table_scan.hpp"
+#include "support/bound_plan_builders.hpp"
+#include "support/operator_harness.hpp"
 #include "support/run_coro.hpp"
 
 namespace {
 
-using ftq::batch;
-using ftq::expr_op;
-using ftq::type_id;
-using ftq::plan_detail::bound_expr;
-using ftq::plan_detail::bound_node;
-
-ftq::column_ptr ints(std::vector<std::int64_t> values) {
-  auto c = std::make_shared<ftq::column>(type_id::int64);
-  c->ints = std::move(values);
-  return c;
-}
+using namespace ftq::test;
 
 // One int64 column x, one batch per inner vector.
 ftq::table_ptr x_table(const std::vector<std::vector<std::int64_t>>& chunks) {
@@ -35,16 +27,6 @@ ftq::table_ptr x_table(const std::vector<std::vector<std::int64_t>>& chunks) {
     batches.push_back(std::move(b));
   }
   return std::make_shared<const ftq::table>("t", ftq::schema({{"x", type_id::int64}}), std::move(batches));
-}
-
-bound_node scan_node(ftq::table_ptr t, std::size_t id) {
-  bound_node n;
-  n.kind = ftq::node_kind::table_scan;
-  n.id = id;
-  n.output = t->schema();
-  n.table = std::move(t);
-  n.table_columns = {0};
-  return n;
 }
 
 bound_node filter_node(bound_expr predicate, ftq::schema output) {
@@ -74,7 +56,7 @@ bound_expr x_at_least(std::int64_t v) {
 // The live x values of every batch the filter produces, one vector per batch.
 std::vector<std::vector<std::int64_t>> run_filter(const ftq::table_ptr& t, std::int64_t at_least) {
   const ftq::exec::filter_operator filter(filter_node(x_at_least(at_least), t->schema()),
-                                          std::make_unique<ftq::exec::table_scan_operator>(scan_node(t, 1)));
+                                          std::make_unique<ftq::exec::table_scan_operator>(table_scan_node(t, 1)));
   return ftq::test::run_coro([&](auto ex) -> boost::asio::awaitable<std::vector<std::vector<std::int64_t>>> {
     ftq::exec::execution_context ctx(ex, 4096, 2, nullptr);
     filter.init_states(ctx);

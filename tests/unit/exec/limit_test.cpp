@@ -11,6 +11,7 @@
 
 #include "exec/operators/filter.hpp"
 #include "exec/operators/table_scan.hpp"
+#include "support/bound_plan_builders.hpp"
 #include "support/run_coro.hpp"
 
 namespace {
@@ -18,6 +19,7 @@ namespace {
 using ftq::batch;
 using ftq::type_id;
 using ftq::plan_detail::bound_node;
+using ftq::test::table_scan_node;
 
 // x = 0, 1, 2, ... in batches of four rows.
 ftq::table_ptr counting_table(std::size_t batches) {
@@ -32,16 +34,6 @@ ftq::table_ptr counting_table(std::size_t batches) {
     out.push_back(std::move(b));
   }
   return std::make_shared<const ftq::table>("n", ftq::schema({{"x", type_id::int64}}), std::move(out));
-}
-
-bound_node scan_node(const ftq::table_ptr& t, std::size_t id = 1) {
-  bound_node n;
-  n.kind = ftq::node_kind::table_scan;
-  n.id = id;
-  n.output = t->schema();
-  n.table = t;
-  n.table_columns = {0};
-  return n;
 }
 
 struct limit_run {
@@ -63,7 +55,8 @@ ftq::exec::operator_ptr filtered_scan(const ftq::table_ptr& t) {
   n.predicate->op = ftq::expr_op::ge;
   n.predicate->type = type_id::boolean;
   n.predicate->args = {x, two};
-  return std::make_unique<ftq::exec::filter_operator>(n, std::make_unique<ftq::exec::table_scan_operator>(scan_node(t, 2)));
+  return std::make_unique<ftq::exec::filter_operator>(
+      n, std::make_unique<ftq::exec::table_scan_operator>(table_scan_node(t, 2)));
 }
 
 limit_run run_limit(std::size_t table_batches, std::int64_t limit, std::int64_t offset, bool filtered = false) {
@@ -75,7 +68,7 @@ limit_run run_limit(std::size_t table_batches, std::int64_t limit, std::int64_t 
   n.limit = limit;
   n.offset = offset;
   ftq::exec::operator_ptr child =
-      filtered ? filtered_scan(t) : std::make_unique<ftq::exec::table_scan_operator>(scan_node(t));
+      filtered ? filtered_scan(t) : std::make_unique<ftq::exec::table_scan_operator>(table_scan_node(t, 1));
   const ftq::exec::limit_operator op(n, std::move(child));
   return ftq::test::run_coro([&](auto ex) -> boost::asio::awaitable<limit_run> {
     ftq::exec::execution_context ctx(ex, 4096, 3, nullptr);

@@ -10,38 +10,13 @@
 
 #include "exec/operators/filter.hpp"
 #include "exec/operators/table_scan.hpp"
+#include "support/bound_plan_builders.hpp"
+#include "support/operator_harness.hpp"
 #include "support/run_coro.hpp"
 
 namespace {
 
-using ftq::batch;
-using ftq::expr_op;
-using ftq::type_id;
-using ftq::plan_detail::bound_expr;
-using ftq::plan_detail::bound_node;
-
-bound_expr ref(std::size_t i, type_id t) {
-  bound_expr e;
-  e.op = expr_op::column;
-  e.type = t;
-  e.column = i;
-  return e;
-}
-
-bound_expr lit(double v) {
-  bound_expr e;
-  e.type = type_id::float64;
-  e.value = v;
-  return e;
-}
-
-bound_expr node(expr_op op, type_id t, std::vector<bound_expr> args) {
-  bound_expr e;
-  e.op = op;
-  e.type = t;
-  e.args = std::move(args);
-  return e;
-}
+using namespace ftq::test;
 
 // price (float64) and qty (int64), two batches.
 ftq::table_ptr items() {
@@ -60,16 +35,6 @@ ftq::table_ptr items() {
   batches[1].rows = 2;
   ftq::schema s({{"price", type_id::float64}, {"qty", type_id::int64}});
   return std::make_shared<const ftq::table>("items", s, std::move(batches));
-}
-
-bound_node scan_node(const ftq::table_ptr& t, std::size_t id) {
-  bound_node n;
-  n.kind = ftq::node_kind::table_scan;
-  n.id = id;
-  n.output = t->schema();
-  n.table = t;
-  n.table_columns = {0, 1};
-  return n;
 }
 
 bound_node project_node(std::vector<bound_expr> exprs, ftq::schema output) {
@@ -99,9 +64,10 @@ std::vector<batch> drain(const ftq::exec::physical_operator& op, std::size_t ope
 
 TEST_CASE("project computes each expression and passes unselected columns through") {
   const auto t = items();
-  const auto total = node(expr_op::mul, type_id::float64, {ref(0, type_id::float64), ref(1, type_id::int64)});
-  const ftq::exec::project_operator project(project_node({total, ref(1, type_id::int64)}, projected),
-                                            std::make_unique<ftq::exec::table_scan_operator>(scan_node(t, 1)));
+  const auto total =
+      expr_node(expr_op::mul, type_id::float64, {column_ref(0, type_id::float64), column_ref(1, type_id::int64)});
+  const ftq::exec::project_operator project(project_node({total, column_ref(1, type_id::int64)}, projected),
+                                            std::make_unique<ftq::exec::table_scan_operator>(table_scan_node(t, 1)));
   const auto out = drain(project, 2);
   REQUIRE(out.size() == 2);
   CHECK(out[0].columns[0]->doubles == std::vector<double>{10.0, 100.0, 60.0});
@@ -115,11 +81,12 @@ TEST_CASE("project over a filtered input produces dense batches of the live rows
   bound_node filter = project_node({}, t->schema());
   filter.kind = ftq::node_kind::filter;
   filter.id = 1;
-  filter.predicate = node(expr_op::gt, type_id::boolean, {ref(1, type_id::int64), lit(1.5)});
-  auto child = std::make_unique<ftq::exec::filter_operator>(filter,
-                                                            std::make_unique<ftq::exec::table_scan_operator>(scan_node(t, 2)));
-  const auto total = node(expr_op::add, type_id::float64, {ref(0, type_id::float64), lit(0.5)});
-  const ftq::exec::project_operator project(project_node({total, ref(1, type_id::int64)}, projected), std::move(child));
+  filter.predicate = expr_node(expr_op::gt, type_id::boolean, {column_ref(1, type_id::int64), lit_d(1.5)});
+  auto child = std::make_unique<ftq::exec::filter_operator>(
+      filter, std::make_unique<ftq::exec::table_scan_operator>(table_scan_node(t, 2)));
+  const auto total = expr_node(expr_op::add, type_id::float64, {column_ref(0, type_id::float64), lit_d(0.5)});
+  const ftq::exec::project_operator project(project_node({total, column_ref(1, type_id::int64)}, projected),
+                                            std::move(child));
   const auto out = drain(project, 3);
   REQUIRE(out.size() == 2);
   CHECK_FALSE(out[0].has_selection);

@@ -8,18 +8,14 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "support/operator_harness.hpp"
 #include "support/run_coro.hpp"
 
 namespace {
 
 using ftq::batch;
 using ftq::type_id;
-
-ftq::column_ptr ints(std::vector<std::int64_t> values) {
-  auto c = std::make_shared<ftq::column>(type_id::int64);
-  c->ints = std::move(values);
-  return c;
-}
+using ftq::test::ints;
 
 // Three int64 columns a, b, c over two batches (3 rows, then 2); c = 100 * a.
 ftq::table_ptr abc_table() {

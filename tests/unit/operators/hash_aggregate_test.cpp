@@ -17,220 +17,12 @@
 
 #include <ftq/error.hpp>
 
-#include "support/run_coro.hpp"
+#include "support/bound_plan_builders.hpp"
+#include "support/operator_harness.hpp"
 
 namespace {
 
-using ftq::batch;
-using ftq::column;
-using ftq::schema;
-using ftq::type_id;
-using ftq::plan_detail::bound_expr;
-using ftq::plan_detail::bound_node;
-
-// One value of a test row: NULL, int64, float64 or string.
-using cell = std::variant<std::monostate, std::int64_t, double, std::string>;
-using row = std::vector<cell>;
-const cell null_cell{};
-
-struct source_state : ftq::exec::operator_state {
-  std::size_t next = 0;
-};
-
-// Hands out prepared batches, one per call, then ends; counts the calls that got a batch.
-class batch_source final : public ftq::exec::physical_operator {
- public:
-  batch_source(std::size_t id, schema s, std::vector<batch> batches)
-      : physical_operator(id, "source", std::move(s), {}), batches_(std::move(batches)) {}
-  std::string_view name() const noexcept override { return "batch_source"; }
-
- protected:
-  std::unique_ptr<ftq::exec::operator_state> make_state(ftq::exec::execution_context&) const override {
-    return std::make_unique<source_state>();
-  }
-  boost::asio::awaitable<std::optional<batch>> produce(ftq::exec::execution_context& ctx) const override {
-    auto& st = ctx.state<source_state>(id());
-    if (st.next >= batches_.size()) {
-      co_return std::nullopt;
-    }
-    co_return batches_[st.next++];
-  }
-
- private:
-  std::vector<batch> batches_;
-};
-
-void append_cell(column& c, const cell& v, ftq::string_arena& arena) {
-  const std::size_t i = c.size();
-  c.resize(i + 1);
-  if (std::holds_alternative<std::monostate>(v)) {
-    c.set_null(i);
-    return;
-  }
-  switch (c.type) {
-    case type_id::string: c.strings[i] = arena.add(std::get<std::string>(v)); break;
-    case type_id::float64: c.doubles[i] = std::get<double>(v); break;
-    default: c.ints[i] = std::get<std::int64_t>(v); break;
-  }
-}
-
-// A row no test expects to see: every batch with a selection hides one before each live row.
-row junk_row(const schema& s, std::size_t k) {
-  row r;
-  for (const auto& f : s.fields()) {
-    if (k % 3 == 0) {
-      r.push_back(null_cell);
-    } else if (f.type == type_id::string) {
-      r.push_back(std::string("junk,\"row\"") + std::to_string(k));
-    } else if (f.type == type_id::float64) {
-      r.push_back(-1e300);
-    } else {
-      r.push_back(std::int64_t{-777777});
-    }
-  }
-  return r;
-}
-
-// Splits `rows` into batches of `per_batch` rows; `selected` interleaves hidden junk rows.
-std::vector<batch> make_batches(const schema& s, const std::vector<row>& rows, std::size_t per_batch,
-                                bool selected) {
-  std::vector<batch> out;
-  for (std::size_t start = 0; start < rows.size(); start += per_batch) {
-    auto arena = std::make_shared<ftq::string_arena>();
-    std::vector<column> cols;
-    for (const auto& f : s.fields()) {
-      cols.emplace_back(f.type);
-    }
-    batch b;
-    b.has_selection = selected;
-    const std::size_t end = std::min(rows.size(), start + per_batch);
-    for (std::size_t r = start; r < end; ++r) {
-      if (selected) {
-        const row junk = junk_row(s, r);
-        for (std::size_t c = 0; c < cols.size(); ++c) {
-          append_cell(cols[c], junk[c], *arena);
-        }
-        b.selection.push_back(static_cast<std::uint32_t>(cols[0].size()));
-      }
-      for (std::size_t c = 0; c < cols.size(); ++c) {
-        append_cell(cols[c], rows[r][c], *arena);
-      }
-    }
-    b.rows = cols.empty() ? 0 : cols[0].size();
-    for (auto& c : cols) {
-      c.keep_alive(arena);
-      if (c.has_nulls()) {
-        c.nulls.resize(c.size(), 0);
-      }
-      b.columns.push_back(std::make_shared<column>(std::move(c)));
-    }
-    out.push_back(std::move(b));
-  }
-  return out;
-}
-
-cell cell_at(const column& c, std::size_t i) {
-  if (c.is_null(i)) {
-    return null_cell;
-  }
-  switch (c.type) {
-    case type_id::string: return std::string(c.strings[i]);
-    case type_id::float64: return c.doubles[i];
-    default: return c.ints[i];
-  }
-}
-
-struct run_result {
-  std::vector<row> rows;
-  std::vector<type_id> types;  // of the first batch's columns
-  std::vector<std::size_t> live_per_batch;
-};
-
-// Runs `op` to the end with `batch_rows` per batch and returns its live rows.
-run_result run(const ftq::exec::physical_operator& op, std::size_t batch_rows) {
-  return ftq::test::run_coro([&](auto ex) -> boost::asio::awaitable<run_result> {
-    ftq::exec::execution_context ctx(ex, batch_rows, 8, nullptr);
-    op.init_states(ctx);
-    run_result out;
-    while (std::optional<batch> b = co_await op.next(ctx)) {
-      REQUIRE(b->columns.size() == op.output_schema().size());
-      for (std::size_t c = 0; c < b->columns.size(); ++c) {
-        REQUIRE(b->columns[c]->size() == b->rows);
-        REQUIRE(b->columns[c]->type == op.output_schema()[c].type);
-        if (out.types.size() < b->columns.size()) {
-          out.types.push_back(b->columns[c]->type);
-        }
-      }
-      out.live_per_batch.push_back(b->live_rows());
-      for (std::size_t i = 0; i < b->live_rows(); ++i) {
-        row r;
-        for (const auto& c : b->columns) {
-          r.push_back(cell_at(*c, b->row_at(i)));
-        }
-        out.rows.push_back(std::move(r));
-      }
-    }
-    co_return out;
-  });
-}
-
-[[maybe_unused]] bound_expr column_ref(std::size_t index, type_id t) {
-  bound_expr e;
-  e.op = ftq::expr_op::column;
-  e.type = t;
-  e.column = index;
-  return e;
-}
-
-std::unique_ptr<batch_source> source(std::size_t id, const schema& s, const std::vector<row>& rows,
-                                     std::size_t per_batch = 1000, bool selected = false) {
-  return std::make_unique<batch_source>(id, s, make_batches(s, rows, per_batch, selected));
-}
-
-// Every way the tests split their input: batch sizes 1, 3, 7 and one batch, with and without
-// selection vectors.
-struct batching {
-  std::size_t per_batch;
-  bool selected;
-};
-const std::vector<batching> batchings = {{1, false}, {3, true}, {7, false}, {7, true}, {1000, false}, {1000, true}};
-
-[[maybe_unused]] std::string show(const cell& c) {
-  if (std::holds_alternative<std::monostate>(c)) {
-    return "NULL";
-  }
-  if (const auto* i = std::get_if<std::int64_t>(&c)) {
-    return std::to_string(*i);
-  }
-  if (const auto* d = std::get_if<double>(&c)) {
-    return std::to_string(*d);
-  }
-  return "'" + std::get<std::string>(c) + "'";
-}
-
-std::string show(const std::vector<row>& rows) {
-  std::string out;
-  for (const auto& r : rows) {
-    out += "(";
-    for (std::size_t i = 0; i < r.size(); ++i) {
-      out += (i > 0 ? ", " : "") + show(r[i]);
-    }
-    out += ")\n";
-  }
-  return out;
-}
-
-}  // namespace
-
-namespace doctest {
-// Prints rows in failed checks instead of "{?}".
-template <>
-struct StringMaker<std::vector<row>> {
-  static String convert(const std::vector<row>& rows) { return show(rows).c_str(); }
-};
-}  // namespace doctest
-
-namespace {
+using namespace ftq::test;
 
 using ftq::agg_fn;
 
@@ -361,7 +153,7 @@ std::vector<row> random_rows(std::size_t n, std::uint32_t seed) {
 
 TEST_CASE("ungrouped aggregate over empty input yields one row: NULL sum, avg, min, max and zero counts") {
   const auto op = aggregate(xs, {}, every_aggregate, source(1, xs, {}));
-  const auto out = run(*op, 7).rows;
+  const auto out = run_to_end(*op, 7).rows;
   REQUIRE(out.size() == 1);
   CHECK(out[0] == expected_aggregates({}));
   CHECK(std::holds_alternative<std::monostate>(out[0][0]));
@@ -370,7 +162,7 @@ TEST_CASE("ungrouped aggregate over empty input yields one row: NULL sum, avg, m
 
 TEST_CASE("grouped aggregate over empty input yields no rows") {
   const auto op = aggregate(xs, {0}, every_aggregate, source(1, xs, {}));
-  CHECK(run(*op, 7).rows.empty());
+  CHECK(run_to_end(*op, 7).rows.empty());
 }
 
 TEST_CASE("NULL group keys form one group of their own, apart from 0 and the empty string") {
@@ -382,16 +174,16 @@ TEST_CASE("NULL group keys form one group of their own, apart from 0 and the emp
   for (const auto& b : batchings) {
     const auto op = aggregate(xs, {0}, {{agg_fn::sum, x_ref}, {agg_fn::count_star, std::nullopt}},
                               source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(sorted(run(*op, 3).rows) == sorted({{null_cell, std::int64_t{4}, std::int64_t{2}},
-                                              {std::int64_t{0}, std::int64_t{14}, std::int64_t{3}}}));
+    CHECK(sorted(run_to_end(*op, 3).rows) == sorted({{null_cell, std::int64_t{4}, std::int64_t{2}},
+                                                     {std::int64_t{0}, std::int64_t{14}, std::int64_t{3}}}));
     const auto by_string = aggregate(xs, {3}, {{agg_fn::sum, x_ref}}, source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(sorted(run(*by_string, 3).rows) ==
+    CHECK(sorted(run_to_end(*by_string, 3).rows) ==
           sorted({{null_cell, std::int64_t{12}}, {std::string(""), std::int64_t{6}}}));
     const auto by_both =
         aggregate(xs, {0, 3}, {{agg_fn::sum, x_ref}}, source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(sorted(run(*by_both, 3).rows) == sorted({{null_cell, null_cell, std::int64_t{4}},
-                                                   {std::int64_t{0}, std::string(""), std::int64_t{6}},
-                                                   {std::int64_t{0}, null_cell, std::int64_t{8}}}));
+    CHECK(sorted(run_to_end(*by_both, 3).rows) == sorted({{null_cell, null_cell, std::int64_t{4}},
+                                                          {std::int64_t{0}, std::string(""), std::int64_t{6}},
+                                                          {std::int64_t{0}, null_cell, std::int64_t{8}}}));
   }
 }
 
@@ -402,7 +194,7 @@ TEST_CASE("every aggregate but COUNT(*) ignores NULL inputs") {
                                  {std::int64_t{1}, null_cell, null_cell, null_cell}};
   for (const auto& b : batchings) {
     const auto op = aggregate(xs, {}, every_aggregate, source(1, xs, rows, b.per_batch, b.selected));
-    const auto out = run(*op, 3).rows;
+    const auto out = run_to_end(*op, 3).rows;
     REQUIRE(out.size() == 1);
     CHECK(out[0] == row{std::int64_t{2}, 4.0, std::int64_t{2}, std::int64_t{4}, 1.0, 2.0, std::int64_t{-2},
                         std::int64_t{4}, 1.5, 2.5, std::string("a"), std::string("b"), std::int64_t{2},
@@ -417,7 +209,7 @@ TEST_CASE("a group whose inputs are all NULL gets NULL sum, avg, min, max and ze
   for (const auto& b : batchings) {
     auto aggs = every_aggregate;
     const auto op = aggregate(xs, {0}, aggs, source(1, xs, rows, b.per_batch, b.selected));
-    const auto out = run(*op, 1).rows;
+    const auto out = run_to_end(*op, 1).rows;
     REQUIRE(out.size() == 2);
     row all_null = {std::int64_t{1}};
     const row expected = expected_aggregates({rows[0], rows[2]});
@@ -442,12 +234,12 @@ TEST_CASE("count distinct counts each non-NULL value once per group") {
   for (const auto& b : batchings) {
     const auto op = aggregate(xs, {0}, {{agg_fn::count_distinct, x_ref}, {agg_fn::count_distinct, s_ref}},
                               source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(sorted(run(*op, 2).rows) == sorted({{std::int64_t{1}, std::int64_t{2}, std::int64_t{2}},
-                                              {std::int64_t{2}, std::int64_t{1}, std::int64_t{1}},
-                                              {std::int64_t{3}, std::int64_t{0}, std::int64_t{0}}}));
+    CHECK(sorted(run_to_end(*op, 2).rows) == sorted({{std::int64_t{1}, std::int64_t{2}, std::int64_t{2}},
+                                                     {std::int64_t{2}, std::int64_t{1}, std::int64_t{1}},
+                                                     {std::int64_t{3}, std::int64_t{0}, std::int64_t{0}}}));
     const auto ungrouped = aggregate(xs, {}, {{agg_fn::count_distinct, x_ref}, {agg_fn::count_distinct, s_ref}},
                                      source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(run(*ungrouped, 2).rows == std::vector<row>{{std::int64_t{2}, std::int64_t{2}}});
+    CHECK(run_to_end(*ungrouped, 2).rows == std::vector<row>{{std::int64_t{2}, std::int64_t{2}}});
   }
 }
 
@@ -470,7 +262,7 @@ TEST_CASE("ungrouped count distinct of int64 stays exact across wide and negativ
     distinct.insert(v);
   }
   const auto op = aggregate(xs, {}, {{agg_fn::count_distinct, x_ref}}, source(1, xs, rows, 64));
-  CHECK(run(*op, 7).rows == std::vector<row>{{static_cast<std::int64_t>(distinct.size())}});
+  CHECK(run_to_end(*op, 7).rows == std::vector<row>{{static_cast<std::int64_t>(distinct.size())}});
 }
 
 TEST_CASE("string min and max compare bytes, not characters") {
@@ -482,7 +274,7 @@ TEST_CASE("string min and max compare bytes, not characters") {
   for (const auto& b : batchings) {
     const auto op = aggregate(xs, {0}, {{agg_fn::min, s_ref}, {agg_fn::max, s_ref}},
                               source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(run(*op, 3).rows == std::vector<row>{{std::int64_t{1}, std::string(""), std::string("\xc3\xa9")}});
+    CHECK(run_to_end(*op, 3).rows == std::vector<row>{{std::int64_t{1}, std::string(""), std::string("\xc3\xa9")}});
   }
 }
 
@@ -503,7 +295,7 @@ TEST_CASE("groups by several keys of mixed types") {
   for (const auto& b : batchings) {
     const auto op = aggregate(s, {0, 1, 2}, {{agg_fn::sum, column_ref(3, type_id::int64)}},
                               source(1, s, rows, b.per_batch, b.selected));
-    const auto out = run(*op, 2).rows;
+    const auto out = run_to_end(*op, 2).rows;
     // -0.0 and 0.0 are one group; which of them names it is the first seen.
     CHECK(sorted(out) == sorted({{std::int64_t{1}, std::string("a"), 0.5, std::int64_t{3}},
                                  {std::int64_t{1}, std::string("b"), 0.5, std::int64_t{4}},
@@ -527,14 +319,14 @@ TEST_CASE("groups come out in first-seen order, the same on every run") {
                                      {std::int64_t{1}, std::int64_t{1}},
                                      {null_cell, std::int64_t{1}},
                                      {std::int64_t{2}, std::int64_t{1}}};
-  CHECK(run(*op, 3).rows == expected);
-  CHECK(run(*op, 3).rows == expected);
+  CHECK(run_to_end(*op, 3).rows == expected);
+  CHECK(run_to_end(*op, 3).rows == expected);
 }
 
 TEST_CASE("sum of int64 is int64 and avg is float64") {
   const auto op = aggregate(xs, {}, {{agg_fn::sum, x_ref}, {agg_fn::avg, x_ref}, {agg_fn::sum, y_ref}},
                             source(1, xs, {{null_cell, std::int64_t{3}, 1.25, null_cell}}));
-  const auto out = run(*op, 3);
+  const auto out = run_to_end(*op, 3);
   CHECK(out.types == std::vector<type_id>{type_id::int64, type_id::float64, type_id::float64});
   CHECK(out.rows == std::vector<row>{{std::int64_t{3}, 3.0, 1.25}});
 }
@@ -550,7 +342,7 @@ TEST_CASE("aggregates evaluate argument expressions") {
   for (const auto& b : batchings) {
     const auto op = aggregate(xs, {}, {{agg_fn::sum, twice}, {agg_fn::count, twice}, {agg_fn::sum, x_ref}},
                               source(1, xs, rows, b.per_batch, b.selected));
-    CHECK(run(*op, 3).rows == std::vector<row>{{std::int64_t{14}, std::int64_t{2}, std::int64_t{7}}});
+    CHECK(run_to_end(*op, 3).rows == std::vector<row>{{std::int64_t{14}, std::int64_t{2}, std::int64_t{7}}});
   }
 }
 
@@ -571,11 +363,11 @@ TEST_CASE("results do not depend on batch boundaries, selections or the output b
     for (const auto& b : batchings) {
       for (std::size_t batch_rows : {1, 3, 7}) {
         const auto op = aggregate(xs, {0}, every_aggregate, source(1, xs, rows, b.per_batch, b.selected));
-        const auto out = run(*op, batch_rows).rows;
+        const auto out = run_to_end(*op, batch_rows).rows;
         CHECK_MESSAGE(sorted(out) == sorted(expected), "seed ", seed, " per batch ", b.per_batch);
       }
       const auto ungrouped = aggregate(xs, {}, every_aggregate, source(1, xs, rows, b.per_batch, b.selected));
-      CHECK(run(*ungrouped, 2).rows == std::vector<row>{expected_aggregates(rows)});
+      CHECK(run_to_end(*ungrouped, 2).rows == std::vector<row>{expected_aggregates(rows)});
     }
   }
 }
@@ -596,7 +388,7 @@ TEST_CASE("many groups spread over many batches keep their own sums") {
     expected.push_back({g, s});
   }
   const auto op = aggregate(xs, {0}, {{agg_fn::sum, x_ref}}, source(1, xs, rows, 512, true));
-  CHECK(sorted(run(*op, 1000).rows) == expected);
+  CHECK(sorted(run_to_end(*op, 1000).rows) == expected);
 }
 
 TEST_CASE("an aggregate whose plan type disagrees with its input is refused") {

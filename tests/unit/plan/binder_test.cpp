@@ -1,72 +1,47 @@
 #include "plan/binder.hpp"
 
-#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
-
-#include <unistd.h>
 
 #include <doctest/doctest.h>
 
 #include <ftq/error.hpp>
 
+#include "support/table_schemas.hpp"
+#include "support/temp_dir.hpp"
+
 namespace {
 
 using namespace ftq;
 using namespace ftq::plan_detail;
-
-schema lineitem_schema() {
-  return schema({{"l_orderkey", type_id::int64},
-                 {"l_partkey", type_id::int64},
-                 {"l_quantity", type_id::float64},
-                 {"l_extendedprice", type_id::float64},
-                 {"l_discount", type_id::float64},
-                 {"l_tax", type_id::float64},
-                 {"l_returnflag", type_id::string},
-                 {"l_linestatus", type_id::string},
-                 {"l_shipdate", type_id::string}});
-}
-
-schema orders_schema() {
-  return schema({{"o_orderkey", type_id::int64},
-                 {"o_custkey", type_id::int64},
-                 {"o_orderpriority", type_id::string},
-                 {"o_totalprice", type_id::float64}});
-}
+using ftq::test::lineitem_schema;
+using ftq::test::orders_schema;
 
 // A data directory with small lineitem.csv / orders.csv and a catalog with one table "nation".
 class catalog {
  public:
-  catalog() {
-    static std::atomic<int> counter{0};
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ftq-binder-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "lineitem.csv")
-        << "l_orderkey,l_partkey,l_quantity,l_extendedprice,l_discount,l_tax,l_returnflag,l_linestatus,l_shipdate\n"
-        << "1,2,3.0,4.0,0.05,0.01,N,O,1996-03-13\n";
-    std::ofstream(dir_ / "orders.csv") << "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n1,2,1-URGENT,3.5\n";
+  catalog() : dir_("ftq-binder-test") {
+    dir_.write("lineitem.csv",
+               "l_orderkey,l_partkey,l_quantity,l_extendedprice,l_discount,l_tax,l_returnflag,l_linestatus,l_shipdate\n"
+               "1,2,3.0,4.0,0.05,0.01,N,O,1996-03-13\n");
+    dir_.write("orders.csv", "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n1,2,1-URGENT,3.5\n");
     std::filesystem::create_directories(dir_ / "subdir");
     nation_ = std::make_shared<table>(
         "nation", schema({{"n_nationkey", type_id::int64}, {"n_name", type_id::string}}), std::vector<batch>{});
-    ctx_.data_dir = dir_;
+    ctx_.data_dir = dir_.path();
     ctx_.find_table = [this](std::string_view name) -> table_ptr { return name == "nation" ? nation_ : nullptr; };
     ctx_.table_names = {"nation"};
-  }
-  ~catalog() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
   catalog(const catalog&) = delete;
   catalog& operator=(const catalog&) = delete;
 
   const bind_context& ctx() const { return ctx_; }
-  const std::filesystem::path& dir() const { return dir_; }
+  const std::filesystem::path& dir() const { return dir_.path(); }
   const table_ptr& nation() const { return nation_; }
 
  private:
-  std::filesystem::path dir_;
+  ftq::test::temp_dir dir_;
   table_ptr nation_;
   bind_context ctx_;
 };

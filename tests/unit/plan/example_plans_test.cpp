@@ -8,15 +8,18 @@
 #include <sstream>
 #include <string>
 
-#include <unistd.h>
-
 #include <doctest/doctest.h>
 
 #include "plan/binder.hpp"
 
+#include "support/table_schemas.hpp"
+#include "support/temp_dir.hpp"
+
 namespace {
 
 using namespace ftq;
+using ftq::test::lineitem_schema;
+using ftq::test::orders_schema;
 
 std::string read_example(const std::string& name) {
   const char* root = std::getenv("FTQ_SOURCE_ROOT");
@@ -28,45 +31,19 @@ std::string read_example(const std::string& name) {
   return text.str();
 }
 
-schema lineitem_schema() {
-  return schema({{"l_orderkey", type_id::int64},
-                 {"l_partkey", type_id::int64},
-                 {"l_quantity", type_id::float64},
-                 {"l_extendedprice", type_id::float64},
-                 {"l_discount", type_id::float64},
-                 {"l_tax", type_id::float64},
-                 {"l_returnflag", type_id::string},
-                 {"l_linestatus", type_id::string},
-                 {"l_shipdate", type_id::string}});
-}
-
-schema orders_schema() {
-  return schema({{"o_orderkey", type_id::int64},
-                 {"o_custkey", type_id::int64},
-                 {"o_orderpriority", type_id::string},
-                 {"o_totalprice", type_id::float64}});
-}
-
 // lineitem.csv and orders.csv with their headers, in a fresh directory.
 class data_dir {
  public:
-  data_dir() {
-    dir_ = std::filesystem::temp_directory_path() / ("ftq-example-plans-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "lineitem.csv")
-        << "l_orderkey,l_partkey,l_quantity,l_extendedprice,l_discount,l_tax,l_returnflag,l_linestatus,l_shipdate\n";
-    std::ofstream(dir_ / "orders.csv") << "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n";
+  data_dir() : dir_("ftq-example-plans") {
+    dir_.write(
+        "lineitem.csv",
+        "l_orderkey,l_partkey,l_quantity,l_extendedprice,l_discount,l_tax,l_returnflag,l_linestatus,l_shipdate\n");
+    dir_.write("orders.csv", "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n");
   }
-  ~data_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  data_dir(const data_dir&) = delete;
-  data_dir& operator=(const data_dir&) = delete;
-  plan_detail::bind_context ctx() const { return {dir_, {}, {}}; }
+  plan_detail::bind_context ctx() const { return {dir_.path(), {}, {}}; }
 
  private:
-  std::filesystem::path dir_;
+  ftq::test::temp_dir dir_;
 };
 
 std::vector<std::string> output_names(const plan& p) {

@@ -2,7 +2,6 @@
 
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
-#include <stdlib.h>
 
 #include <array>
 #include <cstdint>
@@ -20,45 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using ftq::tools::gen_options;
 using ftq::tools::generate;
 
 namespace {
 
-// A fresh directory under $TMPDIR, removed with everything in it at scope exit.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = (fs::temp_directory_path() / "ftq-gen-test-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-fs::path test_data() {
-  const char* dir = std::getenv("FTQ_TEST_DATA");
-  REQUIRE_MESSAGE(dir != nullptr, "FTQ_TEST_DATA is not set (meson test sets it to tests/data)");
-  return dir;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot open " << path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ftq::test::read_file_or_fail;
+using ftq::test::temp_dir;
+using ftq::test::test_data_dir;
 
 std::string sha256_hex(const fs::path& path) {
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
@@ -92,7 +63,7 @@ struct manifest {
 
 manifest read_manifest(const fs::path& path) {
   manifest m;
-  std::istringstream in(read_file(path));
+  std::istringstream in(read_file_or_fail(path));
   for (std::string line; std::getline(in, line);) {
     std::istringstream words(line);
     std::string kind;
@@ -118,8 +89,8 @@ struct oracle_args {
 
 // Runs the Python oracle into `out`; --flag=value keeps negative seeds away from argparse.
 void run_oracle(const oracle_args& a, const fs::path& out) {
-  std::string cmd = "python3 '" + (test_data() / "oracle" / "gen.py").string() + "' --rows=" +
-                    std::to_string(a.rows) + " --seed=" + std::to_string(a.seed);
+  std::string cmd = "python3 '" + (test_data_dir() / "oracle" / "gen.py").string() +
+                    "' --rows=" + std::to_string(a.rows) + " --seed=" + std::to_string(a.seed);
   if (a.parts) {
     cmd += " --parts=" + std::to_string(*a.parts);
   }
@@ -134,7 +105,7 @@ void run_oracle(const oracle_args& a, const fs::path& out) {
 }  // namespace
 
 TEST_CASE("generate --rows 100000 --seed 42 matches the oracle MANIFEST sha256 and PARAMS") {
-  const manifest expected = read_manifest(test_data() / "oracle" / "MANIFEST-100k");
+  const manifest expected = read_manifest(test_data_dir() / "oracle" / "MANIFEST-100k");
   REQUIRE(expected.sha256.size() == 2);
   REQUIRE_FALSE(expected.params.empty());
 
@@ -153,7 +124,7 @@ TEST_CASE("generate --rows 100000 --seed 42 matches the oracle MANIFEST sha256 a
   CHECK(result.orders_path == opts.out_dir / "orders.csv");
   CHECK(sha256_hex(result.lineitem_path) == expected.sha256.at("lineitem.csv"));
   CHECK(sha256_hex(result.orders_path) == expected.sha256.at("orders.csv"));
-  CHECK(read_file(opts.out_dir / "PARAMS") == expected.params + "\n");
+  CHECK(read_file_or_fail(opts.out_dir / "PARAMS") == expected.params + "\n");
 }
 
 TEST_CASE("generate writes the same bytes as the Python oracle for small argument sets") {
@@ -193,7 +164,7 @@ TEST_CASE("generate writes the same bytes as the Python oracle for small argumen
     CHECK(result.lineitem_rows == a.rows);
     for (const char* file : {"lineitem.csv", "orders.csv", "PARAMS"}) {
       CAPTURE(file);
-      CHECK(read_file(got / file) == read_file(want / file));
+      CHECK(read_file_or_fail(got / file) == read_file_or_fail(want / file));
     }
   }
 }
