@@ -29,7 +29,8 @@ namespace {
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error(p.string() + ": cannot read");
+  if (!in)
+    throw std::runtime_error(p.string() + ": cannot read");
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
@@ -45,10 +46,13 @@ struct loaded_table {
 // loaded once, the scan's column subset kept), so queries are timed without CSV parsing.
 void to_memory_scans(ftq::plan_node& n, std::map<std::string, loaded_table>& tables,
                      const std::filesystem::path& data_dir) {
-  for (auto& in : n.inputs) to_memory_scans(in, tables, data_dir);
-  if (n.kind != ftq::node_kind::csv_scan) return;
+  for (auto& in : n.inputs)
+    to_memory_scans(in, tables, data_dir);
+  if (n.kind != ftq::node_kind::csv_scan)
+    return;
   auto file = std::filesystem::path(n.path);
-  if (file.is_relative()) file = data_dir / file;
+  if (file.is_relative())
+    file = data_dir / file;
   const std::string name = file.stem().string();
   if (!tables.count(name)) {
     loaded_table t;
@@ -81,14 +85,13 @@ int queries_command(int argc, char** argv) {
   std::string data_dir, plans_dir = "examples/plans", json_out, only;
   int runs = 5;
   std::size_t batch_rows = ftq::default_batch_rows;
-  flags.add_options()
-      ("help,h", "show this help")
-      ("data", po::value(&data_dir)->required(), "directory with lineitem.csv and orders.csv")
-      ("plans", po::value(&plans_dir)->default_value("examples/plans"), "directory of *.json plans")
-      ("queries", po::value(&only)->default_value("q1,q6,join,topk,distinct"), "comma-separated plan names")
-      ("runs", po::value(&runs)->default_value(5), "timed runs per query")
-      ("batch-rows", po::value(&batch_rows)->default_value(ftq::default_batch_rows), "rows per batch")
-      ("json", po::value(&json_out), "also write the timings as JSON to FILE");
+  flags.add_options()("help,h", "show this help")("data", po::value(&data_dir)->required(),
+                                                  "directory with lineitem.csv and orders.csv")(
+      "plans", po::value(&plans_dir)->default_value("examples/plans"), "directory of *.json plans")(
+      "queries", po::value(&only)->default_value("q1,q6,join,topk,distinct"), "comma-separated plan names")(
+      "runs", po::value(&runs)->default_value(5), "timed runs per query")(
+      "batch-rows", po::value(&batch_rows)->default_value(ftq::default_batch_rows), "rows per batch")(
+      "json", po::value(&json_out), "also write the timings as JSON to FILE");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, flags), vm);
@@ -97,7 +100,8 @@ int queries_command(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
-    if (runs < 1) throw po::error("--runs must be >= 1");
+    if (runs < 1)
+      throw po::error("--runs must be >= 1");
   } catch (const po::error& e) {
     std::cerr << "ftq-bench queries: " << e.what() << "\n\n" << flags << "\n";
     return 2;
@@ -107,7 +111,8 @@ int queries_command(int argc, char** argv) {
   std::vector<std::pair<std::string, ftq::plan>> plans;
   std::stringstream names(only);
   for (std::string name; std::getline(names, name, ',');) {
-    if (name.empty()) continue;
+    if (name.empty())
+      continue;
     auto p = ftq::parse_plan(read_file(std::filesystem::path(plans_dir) / (name + ".json")));
     p.name = name;
     to_memory_scans(p.root, tables, data_dir);
@@ -118,7 +123,8 @@ int queries_command(int argc, char** argv) {
   ftq::engine_options options;
   options.batch_rows = batch_rows;
   ftq::engine eng(io.get_executor(), options);
-  for (const auto& [name, t] : tables) eng.register_table(t.table);
+  for (const auto& [name, t] : tables)
+    eng.register_table(t.table);
 
   boost::json::object report;
   boost::json::object queries;
@@ -136,13 +142,15 @@ int queries_command(int argc, char** argv) {
       io.restart();
       io.run();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      if (failure) std::rethrow_exception(failure);
+      if (failure)
+        std::rethrow_exception(failure);
     }
     const double med = median(ms);
     std::printf("%-9s %10.2f %10.2f %10.2f %8llu\n", name.c_str(), med, *std::min_element(ms.begin(), ms.end()),
                 *std::max_element(ms.begin(), ms.end()), static_cast<unsigned long long>(rows));
     boost::json::array times;
-    for (double t : ms) times.push_back(t);
+    for (double t : ms)
+      times.push_back(t);
     queries[name] = {{"median_ms", med},
                      {"min_ms", *std::min_element(ms.begin(), ms.end())},
                      {"max_ms", *std::max_element(ms.begin(), ms.end())},
@@ -179,7 +187,8 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   try {
-    if (std::string_view(argv[1]) == "queries") return queries_command(argc - 1, argv + 1);
+    if (std::string_view(argv[1]) == "queries")
+      return queries_command(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ftq-bench: %s\n", e.what());
     return 1;

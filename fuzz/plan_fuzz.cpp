@@ -221,7 +221,9 @@ void check_node(const bound_node& n, std::size_t& next_id) {
       check(n.limit >= 0 && n.offset >= 0, n, "negative limit or offset");
       check(n.output == input, n, "limit changes the schema");
       break;
-    case node_kind::distinct: check(n.output == input, n, "distinct changes the schema"); break;
+    case node_kind::distinct:
+      check(n.output == input, n, "distinct changes the schema");
+      break;
   }
 }
 

@@ -56,8 +56,8 @@ struct query_progress_snapshot {
 
 struct query_result {
   schema columns;
-  std::vector<batch> batches;       // the result rows (empty when written to output_csv)
-  std::uint64_t rows = 0;           // result rows, in memory or written
+  std::vector<batch> batches;  // the result rows (empty when written to output_csv)
+  std::uint64_t rows = 0;      // result rows, in memory or written
   std::chrono::nanoseconds elapsed{0};
 };
 

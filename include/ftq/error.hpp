@@ -12,11 +12,11 @@
 namespace ftq {
 
 enum class errc {
-  plan_invalid = 1,    // the plan is malformed or refers to something that does not exist
-  csv_malformed,       // a CSV file does not match its declared schema
-  io_failed,           // a read or write of a data or result file failed
-  query_cancelled,     // the query was cancelled before it finished
-  internal,            // a broken invariant inside ftq (a bug)
+  plan_invalid = 1,  // the plan is malformed or refers to something that does not exist
+  csv_malformed,     // a CSV file does not match its declared schema
+  io_failed,         // a read or write of a data or result file failed
+  query_cancelled,   // the query was cancelled before it finished
+  internal,          // a broken invariant inside ftq (a bug)
 };
 
 const std::error_category& ftq_category() noexcept;

@@ -16,12 +16,23 @@
 namespace ftq {
 
 enum class expr_op {
-  column, constant,               // leaves
-  add, sub, mul, div,             // arithmetic; `/` always yields float64, x/0 yields NULL
-  eq, ne, lt, le, gt, ge,         // comparisons (numbers with numbers, strings with strings)
-  and_, or_, not_,                // boolean logic, SQL three-valued
-  between,                        // args: value, low, high (both inclusive)
-  in,                             // args: value, then one or more constants
+  column,
+  constant,  // leaves
+  add,
+  sub,
+  mul,
+  div,  // arithmetic; `/` always yields float64, x/0 yields NULL
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,  // comparisons (numbers with numbers, strings with strings)
+  and_,
+  or_,
+  not_,     // boolean logic, SQL three-valued
+  between,  // args: value, low, high (both inclusive)
+  in,       // args: value, then one or more constants
 };
 
 /// The JSON spelling of an operator: "col", "const", "+", "<=", "and", "between", "in", ...
@@ -94,19 +105,19 @@ struct sort_key {
 /// none for scans, and {probe, build} for hash_join.
 struct plan_node {
   node_kind kind = node_kind::table_scan;
-  std::string path;                    // csv_scan: file, relative paths resolve against the data dir
-  schema file_schema;                  // csv_scan: every column of the file, in file order
-  std::vector<std::string> columns;    // csv_scan, table_scan: columns to produce (empty: all)
-  std::string table;                   // table_scan: name registered with the engine
-  std::optional<expr> predicate;       // filter
-  std::vector<named_expr> exprs;       // project
-  std::vector<expr> group_by;          // aggregate: column references
+  std::string path;                        // csv_scan: file, relative paths resolve against the data dir
+  schema file_schema;                      // csv_scan: every column of the file, in file order
+  std::vector<std::string> columns;        // csv_scan, table_scan: columns to produce (empty: all)
+  std::string table;                       // table_scan: name registered with the engine
+  std::optional<expr> predicate;           // filter
+  std::vector<named_expr> exprs;           // project
+  std::vector<expr> group_by;              // aggregate: column references
   std::vector<aggregate_spec> aggregates;  // aggregate
-  std::vector<expr> probe_keys;        // hash_join: keys on inputs[0]
-  std::vector<expr> build_keys;        // hash_join: keys on inputs[1]
-  std::vector<sort_key> keys;          // sort, top_k
-  std::int64_t limit = -1;             // top_k, limit
-  std::int64_t offset = 0;             // limit
+  std::vector<expr> probe_keys;            // hash_join: keys on inputs[0]
+  std::vector<expr> build_keys;            // hash_join: keys on inputs[1]
+  std::vector<sort_key> keys;              // sort, top_k
+  std::int64_t limit = -1;                 // top_k, limit
+  std::int64_t offset = 0;                 // limit
   std::vector<plan_node> inputs;
 
   friend bool operator==(const plan_node&, const plan_node&) = default;

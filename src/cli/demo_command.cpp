@@ -77,13 +77,12 @@ int demo_command(int argc, char** argv) {
   std::string dir;
   std::size_t batch_rows = default_batch_rows;
   std::string progress = "auto";
-  flags.add_options()
-      ("help,h", "show this help")
-      ("rows", po::value(&rows)->default_value(100000), "lineitem rows to generate")
-      ("seed", po::value(&seed)->default_value(42), "generator seed")
-      ("dir", po::value(&dir), "working directory for data and results (default: $TMPDIR/ftq-demo-ROWS-SEED)")
-      ("batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")
-      ("progress", po::value(&progress)->default_value("auto"), "progress bars: auto, always, never");
+  flags.add_options()("help,h", "show this help")("rows", po::value(&rows)->default_value(100000),
+                                                  "lineitem rows to generate")(
+      "seed", po::value(&seed)->default_value(42), "generator seed")(
+      "dir", po::value(&dir), "working directory for data and results (default: $TMPDIR/ftq-demo-ROWS-SEED)")(
+      "batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")(
+      "progress", po::value(&progress)->default_value("auto"), "progress bars: auto, always, never");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, flags), vm);
@@ -92,7 +91,8 @@ int demo_command(int argc, char** argv) {
       return exit_ok;
     }
     po::notify(vm);
-    if (rows < 1) throw po::error("--rows must be >= 1");
+    if (rows < 1)
+      throw po::error("--rows must be >= 1");
   } catch (const po::error& e) {
     std::cerr << "ftq demo: " << e.what() << "\n\n" << flags << "\n";
     return exit_usage;
@@ -178,7 +178,8 @@ int demo_command(int argc, char** argv) {
     });
     io.run();
     q.alone_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!alone_error.empty() && q.error.empty()) q.error = "alone: " + alone_error;
+    if (!alone_error.empty() && q.error.empty())
+      q.error = "alone: " + alone_error;
     if (q.error.empty()) {
       const auto a = read_file(work / "concurrent" / (q.name + ".csv"));
       const auto b = read_file(work / "alone" / (q.name + ".csv"));
@@ -189,9 +190,11 @@ int demo_command(int argc, char** argv) {
   const bool oracle_data = rows == 100000 && seed == 42;
   if (oracle_data) {
     for (auto& q : queries) {
-      if (!q.error.empty()) continue;
+      if (!q.error.empty())
+        continue;
       for (const auto& f : expected_100k()) {
-        if (f.name != q.name) continue;
+        if (f.name != q.name)
+          continue;
         const auto r = verify::compare_csv_text(read_file(work / "concurrent" / (q.name + ".csv")), f.content);
         q.oracle = r.equal ? "yes" : "NO: " + (r.problems.empty() ? std::string("?") : r.problems.front());
       }

@@ -8,7 +8,7 @@
 namespace ftq::cli {
 
 struct embedded_file {
-  std::string_view name;     // base name without extension: "q1"
+  std::string_view name;  // base name without extension: "q1"
   std::string_view content;
 };
 

@@ -23,13 +23,12 @@ int gen_command(int argc, char** argv) {
   std::int64_t parts = 0;
   std::int64_t customers = 0;
   std::string out;
-  flags.add_options()
-      ("help,h", "show this help")
-      ("rows", po::value(&rows)->required(), "exact number of lineitem rows (>= 1)")
-      ("seed", po::value(&seed)->default_value(42), "seed of Python's Mersenne Twister")
-      ("parts", po::value(&parts), "partkey range [1, parts]; default rows / 4")
-      ("customers", po::value(&customers), "custkey range [1, customers]; default rows / 40")
-      ("out", po::value(&out)->required(), "output directory (created if missing)");
+  flags.add_options()("help,h", "show this help")("rows", po::value(&rows)->required(),
+                                                  "exact number of lineitem rows (>= 1)")(
+      "seed", po::value(&seed)->default_value(42), "seed of Python's Mersenne Twister")(
+      "parts", po::value(&parts), "partkey range [1, parts]; default rows / 4")(
+      "customers", po::value(&customers), "custkey range [1, customers]; default rows / 40")(
+      "out", po::value(&out)->required(), "output directory (created if missing)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, flags), vm);
@@ -49,8 +48,10 @@ int gen_command(int argc, char** argv) {
   tools::gen_options options;
   options.rows = static_cast<std::uint64_t>(rows);
   options.seed = seed;
-  if (vm.count("parts")) options.parts = parts;
-  if (vm.count("customers")) options.customers = customers;
+  if (vm.count("parts"))
+    options.parts = parts;
+  if (vm.count("customers"))
+    options.customers = customers;
   options.out_dir = out;
   try {
     const auto t0 = std::chrono::steady_clock::now();

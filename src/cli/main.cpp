@@ -40,9 +40,12 @@ int main(int argc, char** argv) {
     std::puts("ftq " FTQ_VERSION);
     return ftq::cli::exit_ok;
   }
-  if (command == "gen") return ftq::cli::gen_command(argc - 1, argv + 1);
-  if (command == "run") return ftq::cli::run_command(argc - 1, argv + 1);
-  if (command == "demo") return ftq::cli::demo_command(argc - 1, argv + 1);
+  if (command == "gen")
+    return ftq::cli::gen_command(argc - 1, argv + 1);
+  if (command == "run")
+    return ftq::cli::run_command(argc - 1, argv + 1);
+  if (command == "demo")
+    return ftq::cli::demo_command(argc - 1, argv + 1);
   std::fprintf(stderr, "ftq: unknown command '%s'\n\n%s", argv[1], usage_text);
   return ftq::cli::exit_usage;
 }

@@ -24,27 +24,30 @@ std::string human_count(double v) {
   return buf;
 }
 
-progress_display::progress_display(bool enabled)
-    : enabled_(enabled), started_(std::chrono::steady_clock::now()) {}
+progress_display::progress_display(bool enabled) : enabled_(enabled), started_(std::chrono::steady_clock::now()) {}
 
 bool progress_display::stderr_is_terminal() noexcept { return ::isatty(STDERR_FILENO) == 1; }
 
 void progress_display::add(std::string label, query_ptr q) { entries_.push_back({std::move(label), std::move(q)}); }
 
 void progress_display::draw() {
-  if (!enabled_) return;
+  if (!enabled_)
+    return;
   std::string frame;
-  if (lines_drawn_ > 0) frame += "\x1b[" + std::to_string(lines_drawn_) + "A";
+  if (lines_drawn_ > 0)
+    frame += "\x1b[" + std::to_string(lines_drawn_) + "A";
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   constexpr int width = 30;
   for (auto& e : entries_) {
     const auto p = e.query->progress();
     const auto state = e.query->state();
     const bool ended = state != query_state::prepared && state != query_state::running;
-    if (ended && e.finished_s < 0) e.finished_s = elapsed;
+    if (ended && e.finished_s < 0)
+      e.finished_s = elapsed;
     const double seconds = ended ? e.finished_s : elapsed;
     double f = p.fraction();
-    if (state == query_state::succeeded) f = 1;
+    if (state == query_state::succeeded)
+      f = 1;
     const int filled = static_cast<int>(f * width);
     char line[256];
     const double rate = seconds > 0 ? static_cast<double>(p.rows_scanned) / seconds : 0;
@@ -70,7 +73,8 @@ boost::asio::awaitable<void> progress_display::run(std::chrono::milliseconds per
       const auto s = e.query->state();
       running = running || s == query_state::prepared || s == query_state::running;
     }
-    if (!running) break;
+    if (!running)
+      break;
     timer.expires_after(period);
     co_await timer.async_wait(boost::asio::use_awaitable);
   }

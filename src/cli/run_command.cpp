@@ -31,15 +31,14 @@ int run_command(int argc, char** argv) {
   std::string out;
   std::size_t batch_rows = default_batch_rows;
   std::string progress = "auto";
-  flags.add_options()
-      ("help,h", "show this help")
-      ("plan", po::value(&plan_path)->required(), "the JSON plan (also the first positional argument)")
-      ("data", po::value(&data_dir)->default_value("."), "directory that relative table paths resolve against")
-      ("out", po::value(&out), "result CSV file (required unless --explain)")
-      ("batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")
-      ("progress", po::value(&progress)->default_value("auto"),
-       "progress bar on stderr: auto (when stderr is a terminal), always, never")
-      ("explain", "print the compiled operator tree and exit");
+  flags.add_options()("help,h", "show this help")("plan", po::value(&plan_path)->required(),
+                                                  "the JSON plan (also the first positional argument)")(
+      "data", po::value(&data_dir)->default_value("."), "directory that relative table paths resolve against")(
+      "out", po::value(&out), "result CSV file (required unless --explain)")(
+      "batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")(
+      "progress", po::value(&progress)->default_value("auto"),
+      "progress bar on stderr: auto (when stderr is a terminal), always, never")(
+      "explain", "print the compiled operator tree and exit");
   po::positional_options_description positional;
   positional.add("plan", 1);
   po::variables_map vm;
@@ -50,7 +49,8 @@ int run_command(int argc, char** argv) {
       return exit_ok;
     }
     po::notify(vm);
-    if (!vm.count("explain") && out.empty()) throw po::error("the option '--out' is required");
+    if (!vm.count("explain") && out.empty())
+      throw po::error("the option '--out' is required");
     if (progress != "auto" && progress != "always" && progress != "never") {
       throw po::error("--progress must be auto, always or never");
     }
@@ -75,7 +75,8 @@ int run_command(int argc, char** argv) {
   query_ptr q;
   try {
     plan p = parse_plan(text.str());
-    if (p.name.empty()) p.name = std::filesystem::path(plan_path).stem().string();
+    if (p.name.empty())
+      p.name = std::filesystem::path(plan_path).stem().string();
     query_options qo;
     qo.output_csv = out;
     q = eng.prepare(p, qo);

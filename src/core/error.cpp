@@ -9,11 +9,16 @@ class ftq_error_category final : public std::error_category {
   const char* name() const noexcept override { return "ftq"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::plan_invalid: return "invalid plan";
-      case errc::csv_malformed: return "malformed CSV";
-      case errc::io_failed: return "I/O failed";
-      case errc::query_cancelled: return "query cancelled";
-      case errc::internal: return "internal error";
+      case errc::plan_invalid:
+        return "invalid plan";
+      case errc::csv_malformed:
+        return "malformed CSV";
+      case errc::io_failed:
+        return "I/O failed";
+      case errc::query_cancelled:
+        return "query cancelled";
+      case errc::internal:
+        return "internal error";
     }
     return "unknown ftq error " + std::to_string(value);
   }
@@ -32,8 +37,7 @@ plan_error::plan_error(std::string path, std::string message)
     : error(errc::plan_invalid, path + ": " + message), path_(std::move(path)), message_(std::move(message)) {}
 
 csv_error::csv_error(std::string file, std::uint64_t line, std::uint64_t column, std::string message)
-    : error(errc::csv_malformed,
-            file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message),
+    : error(errc::csv_malformed, file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message),
       file_(std::move(file)),
       line_(line),
       column_(column) {}

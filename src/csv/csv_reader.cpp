@@ -176,8 +176,7 @@ struct csv_reader::impl {
   }
 
   /// Throws a csv_error for byte `at` of the row that starts at `row` on line `row_line`.
-  [[noreturn]] void fail_at(const char* row, std::uint64_t row_line, const char* at,
-                            const std::string& message) const {
+  [[noreturn]] void fail_at(const char* row, std::uint64_t row_line, const char* at, const std::string& message) const {
     std::uint64_t line_no = row_line;
     const char* line_start = row;
     for (const char* p = row; p < at; ++p) {
@@ -197,16 +196,15 @@ struct csv_reader::impl {
   void open() {
     for (const field& f : file_schema.fields()) {
       if (f.type == type_id::boolean) {
-        throw error(errc::internal, file + ": CSV column '" + f.name +
-                                        "' is boolean; CSV columns are int64, float64 or string");
+        throw error(errc::internal,
+                    file + ": CSV column '" + f.name + "' is boolean; CSV columns are int64, float64 or string");
       }
     }
     span_slot.assign(file_schema.size(), 0);
     std::vector<bool> needed(file_schema.size(), false);
     for (std::size_t c : columns) {
       if (c >= file_schema.size()) {
-        throw error(errc::internal, file + ": column index " + std::to_string(c) +
-                                        " out of range for a schema of " +
+        throw error(errc::internal, file + ": column index " + std::to_string(c) + " out of range for a schema of " +
                                         std::to_string(file_schema.size()) + " columns");
       }
       output.push_back(file_schema[c]);
@@ -365,14 +363,13 @@ struct csv_reader::impl {
     throw csv_error(file, 1 + count_newlines(text.data(), text.data() + at), at - line_start + 1, message);
   }
 
-  void check_header(const std::string& text, const std::vector<header_name>& names,
-                    std::size_t fields_end) const {
+  void check_header(const std::string& text, const std::vector<header_name>& names, std::size_t fields_end) const {
     const std::size_t common = std::min(names.size(), file_schema.size());
     for (std::size_t k = 0; k < common; ++k) {
       if (names[k].name != file_schema[k].name) {
         fail_header(text, names[k].at,
-                    "header column " + std::to_string(k + 1) + ": expected '" + file_schema[k].name +
-                        "', found '" + names[k].name + "'");
+                    "header column " + std::to_string(k + 1) + ": expected '" + file_schema[k].name + "', found '" +
+                        names[k].name + "'");
       }
     }
     if (names.size() != file_schema.size()) {
@@ -386,10 +383,10 @@ struct csv_reader::impl {
   void start_at(std::optional<reader_position> start) {
     if (start) {
       if (start->offset < first_row_offset || start->offset > size || start->line < first_row_line) {
-        throw error(errc::internal, file + ": cannot resume at byte " + std::to_string(start->offset) +
-                                        ", line " + std::to_string(start->line) + " (data starts at byte " +
-                                        std::to_string(first_row_offset) + ", file has " +
-                                        std::to_string(size) + " bytes)");
+        throw error(errc::internal, file + ": cannot resume at byte " + std::to_string(start->offset) + ", line " +
+                                        std::to_string(start->line) + " (data starts at byte " +
+                                        std::to_string(first_row_offset) + ", file has " + std::to_string(size) +
+                                        " bytes)");
       }
       position = *start;
     } else {
@@ -432,8 +429,7 @@ struct csv_reader::impl {
     data_end = cursor + tail + got;
   }
 
-  [[noreturn]] void fail_field_count(const char* row, std::uint64_t row_line, const char* at,
-                                     std::size_t found) const {
+  [[noreturn]] void fail_field_count(const char* row, std::uint64_t row_line, const char* at, std::size_t found) const {
     fail_at(row, row_line, at,
             "expected " + std::to_string(file_schema.size()) + " fields, found " + std::to_string(found));
   }
@@ -535,8 +531,7 @@ struct csv_reader::impl {
     return r - first_row;
   }
 
-  [[noreturn]] void fail_value(std::size_t r, std::size_t file_column, const field_span& s,
-                               parse_status status) const {
+  [[noreturn]] void fail_value(std::size_t r, std::size_t file_column, const field_span& s, parse_status status) const {
     const bool quoted = *s.begin == '"';
     const char* b = quoted ? s.begin + 1 : s.begin;
     const char* e = quoted ? s.end - 1 : s.end;
@@ -691,8 +686,7 @@ struct csv_reader::impl {
     }
     batch out = convert(rows);
     batch_buffers.clear();
-    position = {buffer_offset + static_cast<std::uint64_t>(cursor - current->bytes.get()), line,
-                position.rows + rows};
+    position = {buffer_offset + static_cast<std::uint64_t>(cursor - current->bytes.get()), line, position.rows + rows};
     return out;
   }
 };

@@ -153,8 +153,7 @@ void csv_writer::write(const batch& b) {
             used_ = static_cast<std::size_t>(write_int64(buffer_.get() + used_, col.ints[r]) - buffer_.get());
             break;
           case type_id::float64:
-            used_ =
-                static_cast<std::size_t>(write_double(buffer_.get() + used_, col.doubles[r]) - buffer_.get());
+            used_ = static_cast<std::size_t>(write_double(buffer_.get() + used_, col.doubles[r]) - buffer_.get());
             break;
           case type_id::string:
             put_string(col.strings[r]);

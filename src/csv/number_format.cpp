@@ -38,14 +38,11 @@ char* write_double(char* out, double v) noexcept {
   const double a = std::fabs(v);
   // Plain decimal is what people (and DuckDB) write for this range; shortest round trip in
   // either notation, so reading it back yields the same bits.
-  const auto format =
-      (a == 0.0 || (a >= 1e-6 && a < 1e16)) ? std::chars_format::fixed : std::chars_format::general;
+  const auto format = (a == 0.0 || (a >= 1e-6 && a < 1e16)) ? std::chars_format::fixed : std::chars_format::general;
   return std::to_chars(out, out + max_number_chars, v, format).ptr;
 }
 
-char* write_int64(char* out, std::int64_t v) noexcept {
-  return std::to_chars(out, out + max_number_chars, v).ptr;
-}
+char* write_int64(char* out, std::int64_t v) noexcept { return std::to_chars(out, out + max_number_chars, v).ptr; }
 
 parse_status parse_int64_long(const char* first, const char* last, std::int64_t& out) noexcept {
   const char* start = skip_plus(first, last);

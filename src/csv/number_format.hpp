@@ -29,9 +29,8 @@ parse_status parse_double_general(const char* first, const char* last, double& o
 
 // Powers of ten that are exact doubles: dividing an exact integer mantissa (< 2^53) by one of
 // them is correctly rounded, so plain decimals need no general algorithm (Clinger's fast path).
-inline constexpr double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                         1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+inline constexpr double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                         1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 inline constexpr std::uint64_t max_exact_mantissa = std::uint64_t{1} << 53;
 
 /// Parses all of [first, last) as a base-10 int64, with an optional leading '+' or '-'.

@@ -18,11 +18,16 @@ namespace ftq {
 
 std::string_view query_state_name(query_state s) noexcept {
   switch (s) {
-    case query_state::prepared: return "prepared";
-    case query_state::running: return "running";
-    case query_state::succeeded: return "succeeded";
-    case query_state::failed: return "failed";
-    case query_state::cancelled: return "cancelled";
+    case query_state::prepared:
+      return "prepared";
+    case query_state::running:
+      return "running";
+    case query_state::succeeded:
+      return "succeeded";
+    case query_state::failed:
+      return "failed";
+    case query_state::cancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -52,7 +57,8 @@ query_progress_snapshot query::progress() const noexcept {
   s.bytes_scanned = p.bytes_scanned.load(std::memory_order_relaxed);
   s.bytes_total = p.bytes_total.load(std::memory_order_relaxed);
   s.rows_out = p.rows_out.load(std::memory_order_relaxed);
-  if (s.rows_total < s.rows_scanned) s.rows_total = s.rows_scanned;
+  if (s.rows_total < s.rows_scanned)
+    s.rows_total = s.rows_scanned;
   return s;
 }
 
@@ -63,7 +69,8 @@ namespace {
 void explain_into(const exec::physical_operator& op, int depth, std::ostringstream& out) {
   out << std::string(static_cast<std::size_t>(depth) * 2, ' ') << op.name() << " #" << op.id() << "  ["
       << op.plan_path() << "]  -> (" << op.output_schema().names_joined() << ")\n";
-  for (const auto& c : op.children()) explain_into(*c, depth + 1, out);
+  for (const auto& c : op.children())
+    explain_into(*c, depth + 1, out);
 }
 
 }  // namespace
@@ -82,11 +89,11 @@ struct engine::impl {
   std::atomic<std::uint64_t> next_query_id{1};
 };
 
-engine::engine(boost::asio::any_io_executor executor, engine_options options)
-    : impl_(std::make_unique<impl>()) {
+engine::engine(boost::asio::any_io_executor executor, engine_options options) : impl_(std::make_unique<impl>()) {
   impl_->executor = std::move(executor);
   impl_->options = std::move(options);
-  if (impl_->options.batch_rows == 0) impl_->options.batch_rows = default_batch_rows;
+  if (impl_->options.batch_rows == 0)
+    impl_->options.batch_rows = default_batch_rows;
 }
 
 engine::~engine() = default;
@@ -105,7 +112,8 @@ query_ptr engine::prepare(const plan& p, query_options options) {
   bind_ctx.data_dir = impl_->options.data_dir;
   {
     std::lock_guard lock(impl_->tables_mutex);
-    for (const auto& [name, t] : impl_->tables) bind_ctx.table_names.push_back(name);
+    for (const auto& [name, t] : impl_->tables)
+      bind_ctx.table_names.push_back(name);
   }
   bind_ctx.find_table = [this](std::string_view name) -> table_ptr {
     std::lock_guard lock(impl_->tables_mutex);
@@ -124,9 +132,8 @@ query_ptr engine::prepare(const plan& p, query_options options) {
     q->root = std::make_unique<exec::csv_sink_operator>(sink_id, q->options.output_csv, std::move(q->root));
   }
   q->progress = std::make_shared<exec::query_progress>();
-  q->context = std::make_unique<exec::execution_context>(impl_->executor, impl_->options.batch_rows,
-                                                         q->root->subtree_size(), q->progress,
-                                                         impl_->options.yield_interval);
+  q->context = std::make_unique<exec::execution_context>(
+      impl_->executor, impl_->options.batch_rows, q->root->subtree_size(), q->progress, impl_->options.yield_interval);
   return std::make_shared<query>(std::move(q));
 }
 

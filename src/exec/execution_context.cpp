@@ -23,12 +23,14 @@ void execution_context::set_state(std::size_t operator_id, std::unique_ptr<opera
 }
 
 void execution_context::check_cancelled() const {
-  if (cancelled()) throw error(errc::query_cancelled, "query cancelled");
+  if (cancelled())
+    throw error(errc::query_cancelled, "query cancelled");
 }
 
 boost::asio::awaitable<void> execution_context::maybe_yield() {
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_yield_ < yield_interval_) co_return;
+  if (now - last_yield_ < yield_interval_)
+    co_return;
   ++yields_;
   co_await boost::asio::post(executor_, boost::asio::use_awaitable);
   last_yield_ = std::chrono::steady_clock::now();

@@ -36,8 +36,8 @@ struct operator_stats {
 
 class execution_context {
  public:
-  execution_context(boost::asio::any_io_executor executor, std::size_t batch_rows,
-                    std::size_t operator_count, std::shared_ptr<query_progress> progress,
+  execution_context(boost::asio::any_io_executor executor, std::size_t batch_rows, std::size_t operator_count,
+                    std::shared_ptr<query_progress> progress,
                     std::chrono::microseconds yield_interval = default_yield_interval);
 
   const boost::asio::any_io_executor& executor() const noexcept { return executor_; }

@@ -23,9 +23,7 @@ constexpr std::uint8_t t_true = 2;
 
 using truth_vector = std::vector<std::uint8_t>;
 
-[[noreturn]] void fail_internal(const std::string& what) {
-  throw error(errc::internal, "expression: " + what);
-}
+[[noreturn]] void fail_internal(const std::string& what) { throw error(errc::internal, "expression: " + what); }
 
 bool is_arithmetic(expr_op op) noexcept {
   return op == expr_op::add || op == expr_op::sub || op == expr_op::mul || op == expr_op::div;
@@ -34,34 +32,56 @@ bool is_arithmetic(expr_op op) noexcept {
 // The comparison that holds after swapping its operands (a < b  <=>  b > a).
 expr_op mirrored(expr_op op) noexcept {
   switch (op) {
-    case expr_op::lt: return expr_op::gt;
-    case expr_op::le: return expr_op::ge;
-    case expr_op::gt: return expr_op::lt;
-    case expr_op::ge: return expr_op::le;
-    default: return op;
+    case expr_op::lt:
+      return expr_op::gt;
+    case expr_op::le:
+      return expr_op::ge;
+    case expr_op::gt:
+      return expr_op::lt;
+    case expr_op::ge:
+      return expr_op::le;
+    default:
+      return op;
   }
 }
 
 // Spelled here rather than with expr_op_name so messages do not depend on the plan parser.
 std::string_view symbol(expr_op op) noexcept {
   switch (op) {
-    case expr_op::column: return "col";
-    case expr_op::constant: return "const";
-    case expr_op::add: return "+";
-    case expr_op::sub: return "-";
-    case expr_op::mul: return "*";
-    case expr_op::div: return "/";
-    case expr_op::eq: return "=";
-    case expr_op::ne: return "!=";
-    case expr_op::lt: return "<";
-    case expr_op::le: return "<=";
-    case expr_op::gt: return ">";
-    case expr_op::ge: return ">=";
-    case expr_op::and_: return "and";
-    case expr_op::or_: return "or";
-    case expr_op::not_: return "not";
-    case expr_op::between: return "between";
-    case expr_op::in: return "in";
+    case expr_op::column:
+      return "col";
+    case expr_op::constant:
+      return "const";
+    case expr_op::add:
+      return "+";
+    case expr_op::sub:
+      return "-";
+    case expr_op::mul:
+      return "*";
+    case expr_op::div:
+      return "/";
+    case expr_op::eq:
+      return "=";
+    case expr_op::ne:
+      return "!=";
+    case expr_op::lt:
+      return "<";
+    case expr_op::le:
+      return "<=";
+    case expr_op::gt:
+      return ">";
+    case expr_op::ge:
+      return ">=";
+    case expr_op::and_:
+      return "and";
+    case expr_op::or_:
+      return "or";
+    case expr_op::not_:
+      return "not";
+    case expr_op::between:
+      return "between";
+    case expr_op::in:
+      return "in";
   }
   return "?";
 }
@@ -159,8 +179,12 @@ inline constexpr bool is_selected_access<selected_access<T>> = true;
 template <class T, bool allow_scalar, class F>
 void with_access(const operand& o, F&& f) {
   switch (o.kind) {
-    case shape::dense: f(dense_access<T>{values_of<T>(*o.holder)}); return;
-    case shape::selected: f(selected_access<T>{values_of<T>(*o.holder), o.sel, o.live}); return;
+    case shape::dense:
+      f(dense_access<T>{values_of<T>(*o.holder)});
+      return;
+    case shape::selected:
+      f(selected_access<T>{values_of<T>(*o.holder), o.sel, o.live});
+      return;
     case shape::scalar:
       if constexpr (allow_scalar) {
         f(scalar_access<T>{scalar_of<T>(o)});
@@ -240,13 +264,18 @@ column_ptr materialize(const operand& o, std::size_t live) {
   if (o.kind == shape::selected) {
     const column& in = *o.holder;
     switch (o.type) {
-      case type_id::int64: gather_into(in.ints, o.sel, live, out->ints); break;
-      case type_id::float64: gather_into(in.doubles, o.sel, live, out->doubles); break;
+      case type_id::int64:
+        gather_into(in.ints, o.sel, live, out->ints);
+        break;
+      case type_id::float64:
+        gather_into(in.doubles, o.sel, live, out->doubles);
+        break;
       case type_id::string:
         gather_into(in.strings, o.sel, live, out->strings);
         out->keep_alive_from(in);
         break;
-      case type_id::boolean: fail_internal("boolean column");
+      case type_id::boolean:
+        fail_internal("boolean column");
     }
     if (in.has_nulls()) {
       gather_into(in.nulls, o.sel, live, out->nulls);
@@ -254,8 +283,12 @@ column_ptr materialize(const operand& o, std::size_t live) {
     return out;
   }
   switch (o.type) {
-    case type_id::int64: out->ints.assign(live, o.i); break;
-    case type_id::float64: out->doubles.assign(live, o.d); break;
+    case type_id::int64:
+      out->ints.assign(live, o.i);
+      break;
+    case type_id::float64:
+      out->doubles.assign(live, o.d);
+      break;
     case type_id::string: {
       // The literal lives in the plan, which may die before the batch; give the batch its copy.
       auto owner = std::make_shared<const std::string>(o.s);
@@ -263,7 +296,8 @@ column_ptr materialize(const operand& o, std::size_t live) {
       out->keep_alive(std::move(owner));
       break;
     }
-    case type_id::boolean: fail_internal("boolean constant used as a value");
+    case type_id::boolean:
+      fail_internal("boolean constant used as a value");
   }
   if (o.null) {
     out->nulls.assign(live, 1);
@@ -341,7 +375,8 @@ operand eval_operand(const bound_expr& e, const batch& in) {
       }
       return o;
     }
-    case expr_op::constant: return scalar_operand(e);
+    case expr_op::constant:
+      return scalar_operand(e);
     case expr_op::add:
     case expr_op::sub:
     case expr_op::mul:
@@ -353,7 +388,8 @@ operand eval_operand(const bound_expr& e, const batch& in) {
       o.type = o.holder->type;
       return o;
     }
-    default: fail_internal("predicate '" + std::string(symbol(e.op)) + "' used as a value");
+    default:
+      fail_internal("predicate '" + std::string(symbol(e.op)) + "' used as a value");
   }
 }
 
@@ -361,13 +397,19 @@ operand eval_operand(const bound_expr& e, const batch& in) {
 // Arithmetic.
 
 struct add_checked {
-  bool operator()(std::int64_t a, std::int64_t b, std::int64_t* r) const noexcept { return __builtin_add_overflow(a, b, r); }
+  bool operator()(std::int64_t a, std::int64_t b, std::int64_t* r) const noexcept {
+    return __builtin_add_overflow(a, b, r);
+  }
 };
 struct sub_checked {
-  bool operator()(std::int64_t a, std::int64_t b, std::int64_t* r) const noexcept { return __builtin_sub_overflow(a, b, r); }
+  bool operator()(std::int64_t a, std::int64_t b, std::int64_t* r) const noexcept {
+    return __builtin_sub_overflow(a, b, r);
+  }
 };
 struct mul_checked {
-  bool operator()(std::int64_t a, std::int64_t b, std::int64_t* r) const noexcept { return __builtin_mul_overflow(a, b, r); }
+  bool operator()(std::int64_t a, std::int64_t b, std::int64_t* r) const noexcept {
+    return __builtin_mul_overflow(a, b, r);
+  }
 };
 
 template <class Op, class L, class R>
@@ -402,7 +444,8 @@ void double_loop(expr_op op, double* out, std::size_t n, L l, R r) {
         out[i] = l[i] / r[i];
       }
       return;
-    default: fail_internal("not an arithmetic operator");
+    default:
+      fail_internal("not an arithmetic operator");
   }
 }
 
@@ -463,10 +506,17 @@ std::shared_ptr<column> arithmetic(const bound_expr& e, const batch& in) {
     merge_nulls(a, *out, live);
     merge_nulls(b, *out, live);
     switch (e.op) {
-      case expr_op::add: int_arith(add_checked{}, e.op, a, b, *out, live); break;
-      case expr_op::sub: int_arith(sub_checked{}, e.op, a, b, *out, live); break;
-      case expr_op::mul: int_arith(mul_checked{}, e.op, a, b, *out, live); break;
-      default: fail_internal("not an arithmetic operator");
+      case expr_op::add:
+        int_arith(add_checked{}, e.op, a, b, *out, live);
+        break;
+      case expr_op::sub:
+        int_arith(sub_checked{}, e.op, a, b, *out, live);
+        break;
+      case expr_op::mul:
+        int_arith(mul_checked{}, e.op, a, b, *out, live);
+        break;
+      default:
+        fail_internal("not an arithmetic operator");
     }
     return out;
   }
@@ -504,9 +554,8 @@ std::shared_ptr<column> arithmetic(const bound_expr& e, const batch& in) {
     });
   }
   double* dst = out->doubles.data();
-  with_access<double, true>(a, [&](auto l) {
-    with_access<double, true>(b, [&](auto r) { double_loop(e.op, dst, live, l, r); });
-  });
+  with_access<double, true>(
+      a, [&](auto l) { with_access<double, true>(b, [&](auto r) { double_loop(e.op, dst, live, l, r); }); });
   return out;
 }
 
@@ -550,7 +599,6 @@ short_key key_of_any(std::string_view s) noexcept {
   const std::uint64_t lo = __builtin_bswap64(load_u64(buf + 8)) | s.size();
   return (static_cast<short_key>(hi) << 64) | lo;
 }
-
 
 // A string constant prepared once per batch for fast comparisons against many row strings.
 struct string_constant {
@@ -614,13 +662,15 @@ bool values_less_eq(T a, T b) noexcept {
     return false;
   }
   switch (c.eq) {
-    case string_constant::eq_kind::empty: return true;
+    case string_constant::eq_kind::empty:
+      return true;
     case string_constant::eq_kind::word4:
       return (load_u32(a.data()) == c.w0) & (load_u32(a.data() + a.size() - 4) == c.w1);
     case string_constant::eq_kind::word8:
       return (load_u64(a.data()) == c.w0) & (load_u64(a.data() + a.size() - 8) == c.w1);
     case string_constant::eq_kind::tiny:
-    case string_constant::eq_kind::long_: break;
+    case string_constant::eq_kind::long_:
+      break;
   }
   return bytes_equal(a, c.s);
 }
@@ -682,39 +732,64 @@ bool values_less_eq(T a, T b) noexcept {
 
 struct cmp_eq {
   template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept { return values_equal(a, b); }
+  bool operator()(const A& a, const B& b) const noexcept {
+    return values_equal(a, b);
+  }
 };
 struct cmp_ne {
   template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept { return !values_equal(a, b); }
+  bool operator()(const A& a, const B& b) const noexcept {
+    return !values_equal(a, b);
+  }
 };
 struct cmp_lt {
   template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept { return values_less(a, b); }
+  bool operator()(const A& a, const B& b) const noexcept {
+    return values_less(a, b);
+  }
 };
 struct cmp_le {
   template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept { return values_less_eq(a, b); }
+  bool operator()(const A& a, const B& b) const noexcept {
+    return values_less_eq(a, b);
+  }
 };
 struct cmp_gt {
   template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept { return values_less(b, a); }
+  bool operator()(const A& a, const B& b) const noexcept {
+    return values_less(b, a);
+  }
 };
 struct cmp_ge {
   template <class A, class B>
-  bool operator()(const A& a, const B& b) const noexcept { return values_less_eq(b, a); }
+  bool operator()(const A& a, const B& b) const noexcept {
+    return values_less_eq(b, a);
+  }
 };
 
 template <class F>
 void with_comparator(expr_op op, F&& f) {
   switch (op) {
-    case expr_op::eq: f(cmp_eq{}); return;
-    case expr_op::ne: f(cmp_ne{}); return;
-    case expr_op::lt: f(cmp_lt{}); return;
-    case expr_op::le: f(cmp_le{}); return;
-    case expr_op::gt: f(cmp_gt{}); return;
-    case expr_op::ge: f(cmp_ge{}); return;
-    default: fail_internal("not a comparison");
+    case expr_op::eq:
+      f(cmp_eq{});
+      return;
+    case expr_op::ne:
+      f(cmp_ne{});
+      return;
+    case expr_op::lt:
+      f(cmp_lt{});
+      return;
+    case expr_op::le:
+      f(cmp_le{});
+      return;
+    case expr_op::gt:
+      f(cmp_gt{});
+      return;
+    case expr_op::ge:
+      f(cmp_ge{});
+      return;
+    default:
+      fail_internal("not a comparison");
   }
 }
 
@@ -740,7 +815,8 @@ template <class F>
 void with_column_pair(type_id t, const operand& a, const operand& b, F&& f) {
   switch (t) {
     case type_id::int64:
-      with_access<std::int64_t, false>(a, [&](auto l) { with_access<std::int64_t, true>(b, [&](auto r) { f(l, r); }); });
+      with_access<std::int64_t, false>(a,
+                                       [&](auto l) { with_access<std::int64_t, true>(b, [&](auto r) { f(l, r); }); });
       return;
     case type_id::float64:
       with_access<double, false>(a, [&](auto l) { with_access<double, true>(b, [&](auto r) { f(l, r); }); });
@@ -755,7 +831,8 @@ void with_column_pair(type_id t, const operand& a, const operand& b, F&& f) {
         }
       });
       return;
-    case type_id::boolean: break;
+    case type_id::boolean:
+      break;
   }
   fail_internal("boolean comparison");
 }
@@ -772,9 +849,15 @@ void compare_truth(expr_op op, operand a, operand b, std::size_t live, std::uint
     bool result = false;
     with_comparator(op, [&](auto cmp) {
       switch (t) {
-        case type_id::int64: result = cmp(a.i, b.i); break;
-        case type_id::float64: result = cmp(a.d, b.d); break;
-        default: result = cmp(a.s, b.s); break;
+        case type_id::int64:
+          result = cmp(a.i, b.i);
+          break;
+        case type_id::float64:
+          result = cmp(a.d, b.d);
+          break;
+        default:
+          result = cmp(a.s, b.s);
+          break;
       }
     });
     std::fill(truth, truth + live, result ? t_true : t_false);
@@ -988,11 +1071,16 @@ std::optional<half_range> as_half_range(const bound_expr& e) {
     return std::nullopt;
   }
   switch (op) {
-    case expr_op::gt: return half_range{col->column, true, false, c};
-    case expr_op::ge: return half_range{col->column, true, true, c};
-    case expr_op::lt: return half_range{col->column, false, false, c};
-    case expr_op::le: return half_range{col->column, false, true, c};
-    default: return std::nullopt;
+    case expr_op::gt:
+      return half_range{col->column, true, false, c};
+    case expr_op::ge:
+      return half_range{col->column, true, true, c};
+    case expr_op::lt:
+      return half_range{col->column, false, false, c};
+    case expr_op::le:
+      return half_range{col->column, false, true, c};
+    default:
+      return std::nullopt;
   }
 }
 
@@ -1269,7 +1357,8 @@ void apply_filter(const bound_expr& predicate, batch& b) {
         return;
       }
       break;
-    default: break;
+    default:
+      break;
   }
   truth_vector truth;
   truth_of(predicate, b, truth);

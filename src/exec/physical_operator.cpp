@@ -8,12 +8,14 @@ physical_operator::physical_operator(std::size_t id, std::string plan_path, sche
 
 void physical_operator::init_states(execution_context& ctx) const {
   ctx.set_state(id_, make_state(ctx));
-  for (const auto& c : children_) c->init_states(ctx);
+  for (const auto& c : children_)
+    c->init_states(ctx);
 }
 
 std::size_t physical_operator::subtree_size() const noexcept {
   std::size_t n = 1;
-  for (const auto& c : children_) n += c->subtree_size();
+  for (const auto& c : children_)
+    n += c->subtree_size();
   return n;
 }
 
@@ -21,7 +23,8 @@ boost::asio::awaitable<std::optional<batch>> physical_operator::next(execution_c
   for (;;) {
     ctx.check_cancelled();
     std::optional<batch> out = co_await produce(ctx);
-    if (!out) co_return std::nullopt;
+    if (!out)
+      co_return std::nullopt;
     if (out->live_rows() == 0) {
       co_await ctx.maybe_yield();
       continue;

@@ -12,9 +12,7 @@ namespace ftq::plan_detail {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& path, std::string message) {
-  throw plan_error(path, std::move(message));
-}
+[[noreturn]] void fail(const std::string& path, std::string message) { throw plan_error(path, std::move(message)); }
 
 std::string in_quotes(std::string_view s) {
   // Appended piecewise: GCC 12 flags the char + string concatenation with a false -Wrestrict.
@@ -38,9 +36,7 @@ bool is_null_constant(const bound_expr& b) {
   return b.op == expr_op::constant && std::holds_alternative<std::monostate>(b.value);
 }
 
-std::string type_label(const bound_expr& b) {
-  return is_null_constant(b) ? "NULL" : std::string(type_name(b.type));
-}
+std::string type_label(const bound_expr& b) { return is_null_constant(b) ? "NULL" : std::string(type_name(b.type)); }
 
 // A constant operand takes the type its operation runs in, so the evaluator never converts
 // constants per row: 24 compared with a float64 column becomes 24.0, NULL takes the other side's
@@ -92,12 +88,15 @@ class expr_binder {
 
   bound_expr bind(const expr& e, const std::string& path) const {
     switch (e.op) {
-      case expr_op::column: return bind_column(e, path);
-      case expr_op::constant: return bind_constant(e);
+      case expr_op::column:
+        return bind_column(e, path);
+      case expr_op::constant:
+        return bind_constant(e);
       case expr_op::add:
       case expr_op::sub:
       case expr_op::mul:
-      case expr_op::div: return bind_arithmetic(e, path);
+      case expr_op::div:
+        return bind_arithmetic(e, path);
       case expr_op::eq:
       case expr_op::ne:
       case expr_op::lt:
@@ -184,8 +183,8 @@ class expr_binder {
     bool any_float = false;
     for (const auto& a : b.args) {
       if (!is_null_constant(a) && !is_numeric(a.type)) {
-        fail(path, "type mismatch: cannot apply " + in_quotes(expr_op_name(e.op)) + " to " +
-                       type_label(b.args[0]) + " and " + type_label(b.args[1]));
+        fail(path, "type mismatch: cannot apply " + in_quotes(expr_op_name(e.op)) + " to " + type_label(b.args[0]) +
+                       " and " + type_label(b.args[1]));
       }
       any_float = any_float || (!is_null_constant(a) && a.type == type_id::float64);
     }
@@ -218,9 +217,7 @@ class expr_binder {
     }
     type_id operation = type_id::int64;
     if (!is_null_constant(*reference)) {
-      operation = reference->type == type_id::string ? type_id::string
-                  : any_float                        ? type_id::float64
-                                                     : type_id::int64;
+      operation = reference->type == type_id::string ? type_id::string : any_float ? type_id::float64 : type_id::int64;
     }
     for (auto& a : b.args) {
       coerce_constant(a, operation);
@@ -262,8 +259,7 @@ class name_set {
   std::unordered_map<std::string, std::string> seen_;
 };
 
-std::string resolve_file(const std::string& file, const std::filesystem::path& data_dir,
-                         const std::string& path) {
+std::string resolve_file(const std::string& file, const std::filesystem::path& data_dir, const std::string& path) {
   std::filesystem::path resolved(file);
   if (resolved.is_relative()) {
     resolved = data_dir / resolved;
@@ -326,8 +322,8 @@ class binder {
   }
 
   // Picks the requested columns of a scan (all when none are named), in the requested order.
-  static std::vector<std::size_t> select_columns(const plan_node& n, const schema& available,
-                                                 const std::string& path, schema& output) {
+  static std::vector<std::size_t> select_columns(const plan_node& n, const schema& available, const std::string& path,
+                                                 schema& output) {
     std::vector<std::size_t> indices;
     if (n.columns.empty()) {
       for (std::size_t i = 0; i < available.size(); ++i) {
@@ -384,8 +380,8 @@ class binder {
     for (std::size_t i = 0; i < t->schema().size(); ++i) {
       auto first = t->schema().index_of(t->schema()[i].name);
       if (first && *first != i) {
-        fail(out.path + ".table", "table " + in_quotes(n.table) + " has two columns named " +
-                                      in_quotes(t->schema()[i].name));
+        fail(out.path + ".table",
+             "table " + in_quotes(n.table) + " has two columns named " + in_quotes(t->schema()[i].name));
       }
     }
     out.table_columns = select_columns(n, t->schema(), out.path, out.output);
@@ -425,8 +421,8 @@ class binder {
     }
     for (std::size_t j = 0; j < build.size(); ++j) {
       if (auto i = probe.index_of(build[j].name)) {
-        fail(out.path, "duplicate output name " + in_quotes(build[j].name) + " (probe column " +
-                           std::to_string(*i) + " and build column " + std::to_string(j) + ")");
+        fail(out.path, "duplicate output name " + in_quotes(build[j].name) + " (probe column " + std::to_string(*i) +
+                           " and build column " + std::to_string(j) + ")");
       }
     }
     out.output = probe;
@@ -505,19 +501,25 @@ class binder {
         bound_expr arg = on_input.bind(*spec.arg, apath + ".arg");
         require_value(arg, apath + ".arg");
         if ((spec.fn == agg_fn::sum || spec.fn == agg_fn::avg) && !is_numeric(arg.type)) {
-          fail(apath + ".arg", "type mismatch: " + std::string(agg_fn_name(spec.fn)) + " needs a number, got " +
-                                   type_label(arg));
+          fail(apath + ".arg",
+               "type mismatch: " + std::string(agg_fn_name(spec.fn)) + " needs a number, got " + type_label(arg));
         }
         a.arg = std::move(arg);
       }
       switch (spec.fn) {
         case agg_fn::sum:
         case agg_fn::min:
-        case agg_fn::max: a.type = a.arg->type; break;
-        case agg_fn::avg: a.type = type_id::float64; break;
+        case agg_fn::max:
+          a.type = a.arg->type;
+          break;
+        case agg_fn::avg:
+          a.type = type_id::float64;
+          break;
         case agg_fn::count:
         case agg_fn::count_star:
-        case agg_fn::count_distinct: a.type = type_id::int64; break;
+        case agg_fn::count_distinct:
+          a.type = type_id::int64;
+          break;
       }
       names.add(spec.as, position("aggregates", i), apath + ".as");
       out.output.push_back(field{spec.as, a.type});
@@ -539,8 +541,12 @@ class binder {
         out.output = input;
         break;
       }
-      case node_kind::project: bind_project(n, out, on_input); break;
-      case node_kind::aggregate: bind_aggregate(n, out, on_input); break;
+      case node_kind::project:
+        bind_project(n, out, on_input);
+        break;
+      case node_kind::aggregate:
+        bind_aggregate(n, out, on_input);
+        break;
       case node_kind::sort:
         bind_sort_keys(n, out, on_input);
         out.output = input;
@@ -558,8 +564,11 @@ class binder {
         out.offset = n.offset;
         out.output = input;
         break;
-      case node_kind::distinct: out.output = input; break;
-      default: fail(out.path, "not a unary operator: " + std::string(node_kind_name(n.kind)));
+      case node_kind::distinct:
+        out.output = input;
+        break;
+      default:
+        fail(out.path, "not a unary operator: " + std::string(node_kind_name(n.kind)));
     }
   }
 

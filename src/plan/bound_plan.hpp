@@ -17,17 +17,17 @@ namespace ftq::plan_detail {
 
 struct bound_expr {
   expr_op op = expr_op::constant;
-  type_id type = type_id::int64;     // result type; boolean for predicates
-  std::size_t column = 0;            // expr_op::column: index into the input batch
-  literal value;                     // expr_op::constant, already of `type` (monostate: NULL)
-  std::vector<bound_expr> args;      // arithmetic operands are of `type`'s family: an int64
-                                     // operand of a float64 operation is converted per batch
+  type_id type = type_id::int64;  // result type; boolean for predicates
+  std::size_t column = 0;         // expr_op::column: index into the input batch
+  literal value;                  // expr_op::constant, already of `type` (monostate: NULL)
+  std::vector<bound_expr> args;   // arithmetic operands are of `type`'s family: an int64
+                                  // operand of a float64 operation is converted per batch
 };
 
 struct bound_aggregate {
   agg_fn fn = agg_fn::count_star;
   std::optional<bound_expr> arg;
-  type_id type = type_id::int64;     // result type: sum(int64)=int64, avg=float64, count*=int64
+  type_id type = type_id::int64;  // result type: sum(int64)=int64, avg=float64, count*=int64
 };
 
 struct bound_sort_key {
@@ -37,17 +37,17 @@ struct bound_sort_key {
 
 struct bound_node {
   node_kind kind = node_kind::table_scan;
-  std::size_t id = 0;                // operator id: pre-order position in the tree, root = 0
-  std::string path;                  // plan path for messages ("plan.input.input")
-  schema output;                     // what this node produces
+  std::size_t id = 0;  // operator id: pre-order position in the tree, root = 0
+  std::string path;    // plan path for messages ("plan.input.input")
+  schema output;       // what this node produces
 
   // csv_scan
-  std::string file;                  // absolute or data-dir-resolved path, exists at bind time
+  std::string file;  // absolute or data-dir-resolved path, exists at bind time
   schema file_schema;
   std::vector<std::size_t> file_columns;  // file column index of each output column
   // table_scan
   table_ptr table;
-  std::vector<std::size_t> table_columns; // table column index of each output column
+  std::vector<std::size_t> table_columns;  // table column index of each output column
   // filter
   std::optional<bound_expr> predicate;
   // project

@@ -6,52 +6,86 @@ namespace ftq {
 
 std::string_view expr_op_name(expr_op op) noexcept {
   switch (op) {
-    case expr_op::column: return "col";
-    case expr_op::constant: return "const";
-    case expr_op::add: return "+";
-    case expr_op::sub: return "-";
-    case expr_op::mul: return "*";
-    case expr_op::div: return "/";
-    case expr_op::eq: return "=";
-    case expr_op::ne: return "!=";
-    case expr_op::lt: return "<";
-    case expr_op::le: return "<=";
-    case expr_op::gt: return ">";
-    case expr_op::ge: return ">=";
-    case expr_op::and_: return "and";
-    case expr_op::or_: return "or";
-    case expr_op::not_: return "not";
-    case expr_op::between: return "between";
-    case expr_op::in: return "in";
+    case expr_op::column:
+      return "col";
+    case expr_op::constant:
+      return "const";
+    case expr_op::add:
+      return "+";
+    case expr_op::sub:
+      return "-";
+    case expr_op::mul:
+      return "*";
+    case expr_op::div:
+      return "/";
+    case expr_op::eq:
+      return "=";
+    case expr_op::ne:
+      return "!=";
+    case expr_op::lt:
+      return "<";
+    case expr_op::le:
+      return "<=";
+    case expr_op::gt:
+      return ">";
+    case expr_op::ge:
+      return ">=";
+    case expr_op::and_:
+      return "and";
+    case expr_op::or_:
+      return "or";
+    case expr_op::not_:
+      return "not";
+    case expr_op::between:
+      return "between";
+    case expr_op::in:
+      return "in";
   }
   return "?";
 }
 
 std::string_view node_kind_name(node_kind k) noexcept {
   switch (k) {
-    case node_kind::csv_scan: return "csv_scan";
-    case node_kind::table_scan: return "table_scan";
-    case node_kind::filter: return "filter";
-    case node_kind::project: return "project";
-    case node_kind::aggregate: return "aggregate";
-    case node_kind::hash_join: return "hash_join";
-    case node_kind::sort: return "sort";
-    case node_kind::top_k: return "top_k";
-    case node_kind::distinct: return "distinct";
-    case node_kind::limit: return "limit";
+    case node_kind::csv_scan:
+      return "csv_scan";
+    case node_kind::table_scan:
+      return "table_scan";
+    case node_kind::filter:
+      return "filter";
+    case node_kind::project:
+      return "project";
+    case node_kind::aggregate:
+      return "aggregate";
+    case node_kind::hash_join:
+      return "hash_join";
+    case node_kind::sort:
+      return "sort";
+    case node_kind::top_k:
+      return "top_k";
+    case node_kind::distinct:
+      return "distinct";
+    case node_kind::limit:
+      return "limit";
   }
   return "?";
 }
 
 std::string_view agg_fn_name(agg_fn f) noexcept {
   switch (f) {
-    case agg_fn::sum: return "sum";
-    case agg_fn::count: return "count";
-    case agg_fn::count_star: return "count_star";
-    case agg_fn::avg: return "avg";
-    case agg_fn::min: return "min";
-    case agg_fn::max: return "max";
-    case agg_fn::count_distinct: return "count_distinct";
+    case agg_fn::sum:
+      return "sum";
+    case agg_fn::count:
+      return "count";
+    case agg_fn::count_star:
+      return "count_star";
+    case agg_fn::avg:
+      return "avg";
+    case agg_fn::min:
+      return "min";
+    case agg_fn::max:
+      return "max";
+    case agg_fn::count_distinct:
+      return "count_distinct";
   }
   return "?";
 }
@@ -152,9 +186,7 @@ aggregate_spec count_star(std::string as) { return {agg_fn::count_star, std::nul
 aggregate_spec avg(expr e, std::string as) { return {agg_fn::avg, std::move(e), std::move(as)}; }
 aggregate_spec min(expr e, std::string as) { return {agg_fn::min, std::move(e), std::move(as)}; }
 aggregate_spec max(expr e, std::string as) { return {agg_fn::max, std::move(e), std::move(as)}; }
-aggregate_spec count_distinct(expr e, std::string as) {
-  return {agg_fn::count_distinct, std::move(e), std::move(as)};
-}
+aggregate_spec count_distinct(expr e, std::string as) { return {agg_fn::count_distinct, std::move(e), std::move(as)}; }
 sort_key asc(expr e) { return {std::move(e), false}; }
 sort_key desc(expr e) { return {std::move(e), true}; }
 
@@ -209,8 +241,7 @@ plan_builder& plan_builder::aggregate(std::vector<expr> group_by, std::vector<ag
   return wrap(std::move(n));
 }
 
-plan_builder& plan_builder::hash_join(plan_builder build, std::vector<expr> probe_keys,
-                                      std::vector<expr> build_keys) {
+plan_builder& plan_builder::hash_join(plan_builder build, std::vector<expr> probe_keys, std::vector<expr> build_keys) {
   plan_node n;
   n.kind = node_kind::hash_join;
   n.probe_keys = std::move(probe_keys);

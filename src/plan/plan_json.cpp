@@ -27,9 +27,7 @@ namespace json = boost::json;
 // enough that every recursive walk over a parsed plan stays far from the stack limit.
 constexpr std::size_t max_json_depth = 256;
 
-[[noreturn]] void fail(const std::string& path, std::string message) {
-  throw plan_error(path, std::move(message));
-}
+[[noreturn]] void fail(const std::string& path, std::string message) { throw plan_error(path, std::move(message)); }
 
 std::string in_quotes(std::string_view s) {
   // Appended piecewise: GCC 12 flags the char + string concatenation with a false -Wrestrict.
@@ -43,14 +41,21 @@ std::string in_quotes(std::string_view s) {
 
 std::string json_kind_name(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::object: return "object";
-    case json::kind::array: return "array";
-    case json::kind::string: return "string";
+    case json::kind::object:
+      return "object";
+    case json::kind::array:
+      return "array";
+    case json::kind::string:
+      return "string";
     case json::kind::int64:
-    case json::kind::uint64: return "integer";
-    case json::kind::double_: return "number";
-    case json::kind::bool_: return "boolean";
-    case json::kind::null: return "null";
+    case json::kind::uint64:
+      return "integer";
+    case json::kind::double_:
+      return "number";
+    case json::kind::bool_:
+      return "boolean";
+    case json::kind::null:
+      return "null";
   }
   return "?";
 }
@@ -99,9 +104,7 @@ std::int64_t as_int64(const json::value& v, const std::string& path) {
   fail(path, "expected an integer, got " + json_kind_name(v));
 }
 
-std::string element_path(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
+std::string element_path(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
 
 // The fields of one JSON object, checked against what its owner takes.
 class object_fields {
@@ -142,20 +145,17 @@ class object_fields {
 };
 
 constexpr std::array<expr_op, 15> json_expr_ops = {
-    expr_op::add, expr_op::sub, expr_op::mul,  expr_op::div, expr_op::eq,
-    expr_op::ne,  expr_op::lt,  expr_op::le,   expr_op::gt,  expr_op::ge,
-    expr_op::and_, expr_op::or_, expr_op::not_, expr_op::between, expr_op::in,
+    expr_op::add, expr_op::sub, expr_op::mul,  expr_op::div, expr_op::eq,   expr_op::ne,      expr_op::lt, expr_op::le,
+    expr_op::gt,  expr_op::ge,  expr_op::and_, expr_op::or_, expr_op::not_, expr_op::between, expr_op::in,
 };
 
 constexpr std::array<node_kind, 10> node_kinds = {
-    node_kind::csv_scan,  node_kind::table_scan, node_kind::filter, node_kind::project,
-    node_kind::aggregate, node_kind::hash_join,  node_kind::sort,   node_kind::top_k,
-    node_kind::distinct,  node_kind::limit,
+    node_kind::csv_scan,  node_kind::table_scan, node_kind::filter, node_kind::project,  node_kind::aggregate,
+    node_kind::hash_join, node_kind::sort,       node_kind::top_k,  node_kind::distinct, node_kind::limit,
 };
 
 constexpr std::array<agg_fn, 7> agg_fns = {
-    agg_fn::sum, agg_fn::count, agg_fn::count_star, agg_fn::avg,
-    agg_fn::min, agg_fn::max,   agg_fn::count_distinct,
+    agg_fn::sum, agg_fn::count, agg_fn::count_star, agg_fn::avg, agg_fn::min, agg_fn::max, agg_fn::count_distinct,
 };
 
 template <class Enum, std::size_t N, class NameOf>
@@ -174,12 +174,18 @@ expr read_expr(const json::value& v, const std::string& path);
 
 literal read_literal(const json::value& v, const std::string& path) {
   switch (v.kind()) {
-    case json::kind::null: return std::monostate{};
-    case json::kind::int64: return v.get_int64();
-    case json::kind::uint64: return as_int64(v, path);  // throws: out of range
-    case json::kind::double_: return v.get_double();
-    case json::kind::string: return std::string(v.get_string());
-    default: fail(path, "expected a number, a string or null, got " + json_kind_name(v));
+    case json::kind::null:
+      return std::monostate{};
+    case json::kind::int64:
+      return v.get_int64();
+    case json::kind::uint64:
+      return as_int64(v, path);  // throws: out of range
+    case json::kind::double_:
+      return v.get_double();
+    case json::kind::string:
+      return std::string(v.get_string());
+    default:
+      fail(path, "expected a number, a string or null, got " + json_kind_name(v));
   }
 }
 
@@ -256,8 +262,8 @@ schema read_schema(const json::value& v, const std::string& path) {
     std::string type = as_string(f.required("type"), f.field_path("type"));
     auto t = parse_type_name(type);
     if (!t) {
-      fail(f.field_path("type"), "unknown type " + in_quotes(type) +
-                                     " (expected int64, float64, string, bigint, double or varchar)");
+      fail(f.field_path("type"),
+           "unknown type " + in_quotes(type) + " (expected int64, float64, string, bigint, double or varchar)");
     }
     col.type = *t;
     out.push_back(std::move(col));
@@ -356,12 +362,10 @@ plan_node read_node(const json::value& v, const std::string& path) {
     }
   }
   if (!found) {
-    fail(f.field_path("op"), "unknown operator " + in_quotes(op) + " (expected one of " +
-                                 names_of(node_kinds, node_kind_name, ", ") + ")");
+    fail(f.field_path("op"),
+         "unknown operator " + in_quotes(op) + " (expected one of " + names_of(node_kinds, node_kind_name, ", ") + ")");
   }
-  auto input = [&](std::string_view key) {
-    n.inputs.push_back(read_node(f.required(key), f.field_path(key)));
-  };
+  auto input = [&](std::string_view key) { n.inputs.push_back(read_node(f.required(key), f.field_path(key))); };
   using fields2 = std::array<std::string_view, 2>;
   using fields3 = std::array<std::string_view, 3>;
   using fields4 = std::array<std::string_view, 4>;
@@ -441,8 +445,8 @@ plan_node read_node(const json::value& v, const std::string& path) {
       line_start = i + 1;
     }
   }
-  fail("plan", "invalid JSON at line " + std::to_string(line) + " column " +
-                   std::to_string(offset - line_start + 1) + ": " + what);
+  fail("plan", "invalid JSON at line " + std::to_string(line) + " column " + std::to_string(offset - line_start + 1) +
+                   ": " + what);
 }
 
 // Builds a json::value as Boost's own parser does, with two differences. Doubles are converted
@@ -766,8 +770,12 @@ void print_compact(const json::value& v, std::string& out) {
       out += ']';
       break;
     }
-    case json::kind::double_: print_double(v.get_double(), out); break;
-    default: out += json::serialize(v); break;
+    case json::kind::double_:
+      print_double(v.get_double(), out);
+      break;
+    default:
+      out += json::serialize(v);
+      break;
   }
 }
 

@@ -31,8 +31,7 @@ constexpr std::int64_t max_orderdate = (sys_days{year{1998} / August / 2} - epoc
 // gen.py precomputes this many dates; ship dates reach at most max_orderdate + 121.
 constexpr std::int64_t date_count = max_orderdate + 160;
 
-constexpr std::array<std::string_view, 5> priorities = {"1-URGENT", "2-HIGH", "3-MEDIUM",
-                                                        "4-NOT SPECIFIED", "5-LOW"};
+constexpr std::array<std::string_view, 5> priorities = {"1-URGENT", "2-HIGH", "3-MEDIUM", "4-NOT SPECIFIED", "5-LOW"};
 
 constexpr std::string_view lineitem_header =
     "l_orderkey,l_partkey,l_quantity,l_extendedprice,l_discount,l_tax,l_returnflag,l_linestatus,"
@@ -177,8 +176,8 @@ struct counts {
 };
 
 // gen.py's generate(): the draw order below is the contract with the Python oracle.
-counts write_tables(std::uint64_t rows, std::int64_t seed, std::int64_t parts, std::int64_t customers,
-                    output_file& li, output_file& od) {
+counts write_tables(std::uint64_t rows, std::int64_t seed, std::int64_t parts, std::int64_t customers, output_file& li,
+                    output_file& od) {
   python_random rng(seed);
   // int(rnd() * n) in Python: the int is converted to double, multiplied, truncated.
   auto draw = [&rng](double n) { return static_cast<std::int64_t>(rng.next_double() * n); };
@@ -277,8 +276,8 @@ gen_result generate(const gen_options& opts) {
   const std::int64_t parts = opts.parts.value_or(std::max<std::int64_t>(1, default_parts));
   const std::int64_t customers = opts.customers.value_or(std::max<std::int64_t>(4, default_customers));
   if (parts < 1 || customers < 2) {
-    throw std::invalid_argument("gen: parts must be >= 1 and customers >= 2 (got parts=" +
-                                std::to_string(parts) + " customers=" + std::to_string(customers) + ")");
+    throw std::invalid_argument("gen: parts must be >= 1 and customers >= 2 (got parts=" + std::to_string(parts) +
+                                " customers=" + std::to_string(customers) + ")");
   }
 
   std::error_code ec;
@@ -304,9 +303,8 @@ gen_result generate(const gen_options& opts) {
 
   output_file params(opts.out_dir / "PARAMS");
   params.append("rows=" + std::to_string(opts.rows) + " seed=" + std::to_string(opts.seed) +
-                " parts=" + std::to_string(parts) + " customers=" + std::to_string(customers) +
-                " lineitem_rows=" + std::to_string(result.lineitem_rows) +
-                " orders_rows=" + std::to_string(result.orders_rows) + "\n");
+                " parts=" + std::to_string(parts) + " customers=" + std::to_string(customers) + " lineitem_rows=" +
+                std::to_string(result.lineitem_rows) + " orders_rows=" + std::to_string(result.orders_rows) + "\n");
   params.close();
   return result;
 }

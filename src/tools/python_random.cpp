@@ -27,8 +27,8 @@ python_random::python_random(std::int64_t seed) {
   std::size_t i = 1;
   std::size_t j = 0;
   for (std::size_t k = state_size > key.size() ? state_size : key.size(); k > 0; --k) {
-    state_[i] = (state_[i] ^ ((state_[i - 1] ^ (state_[i - 1] >> 30)) * 1664525U)) + key[j] +
-                static_cast<std::uint32_t>(j);
+    state_[i] =
+        (state_[i] ^ ((state_[i - 1] ^ (state_[i - 1] >> 30)) * 1664525U)) + key[j] + static_cast<std::uint32_t>(j);
     ++i;
     ++j;
     if (i >= state_size) {
@@ -40,8 +40,7 @@ python_random::python_random(std::int64_t seed) {
     }
   }
   for (std::size_t k = state_size - 1; k > 0; --k) {
-    state_[i] = (state_[i] ^ ((state_[i - 1] ^ (state_[i - 1] >> 30)) * 1566083941U)) -
-                static_cast<std::uint32_t>(i);
+    state_[i] = (state_[i] ^ ((state_[i - 1] ^ (state_[i - 1] >> 30)) * 1566083941U)) - static_cast<std::uint32_t>(i);
     ++i;
     if (i >= state_size) {
       state_[0] = state_[state_size - 1];

@@ -35,7 +35,8 @@ std::vector<std::vector<std::string>> parse_csv_text(std::string_view text) {
       row.push_back(std::move(cell));
       cell.clear();
     } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n')
+        ++i;
       row.push_back(std::move(cell));
       cell.clear();
       rows.push_back(std::move(row));
@@ -57,23 +58,31 @@ namespace {
 // Python's float() accepts surrounding whitespace, "inf", "nan" and the like; strtod is close
 // enough for the cells ftq and DuckDB write.
 std::optional<double> as_number(const std::string& s) {
-  if (s.empty()) return std::nullopt;
+  if (s.empty())
+    return std::nullopt;
   const char* begin = s.c_str();
   char* end = nullptr;
   const double v = std::strtod(begin, &end);
-  if (end == begin) return std::nullopt;
-  while (*end == ' ' || *end == '\t') ++end;
-  if (*end != '\0') return std::nullopt;
+  if (end == begin)
+    return std::nullopt;
+  while (*end == ' ' || *end == '\t')
+    ++end;
+  if (*end != '\0')
+    return std::nullopt;
   return v;
 }
 
 bool cells_equal(const std::string& a, const std::string& b, const compare_options& o) {
-  if (a == b) return true;
+  if (a == b)
+    return true;
   const auto x = as_number(a);
   const auto y = as_number(b);
-  if (!x || !y) return false;
-  if (std::isnan(*x) || std::isnan(*y)) return std::isnan(*x) && std::isnan(*y);
-  if (std::isinf(*x) || std::isinf(*y)) return *x == *y;
+  if (!x || !y)
+    return false;
+  if (std::isnan(*x) || std::isnan(*y))
+    return std::isnan(*x) && std::isnan(*y);
+  if (std::isinf(*x) || std::isinf(*y))
+    return *x == *y;
   return std::abs(*x - *y) <= std::max(o.relative * std::max(std::abs(*x), std::abs(*y)), o.absolute);
 }
 
@@ -153,13 +162,14 @@ compare_report compare_csv_text(std::string_view result, std::string_view expect
     for (std::size_t c = 0; c < got[r].size(); ++c) {
       if (!cells_equal(got[r][c], want[r][c], o)) {
         if (++bad <= 20) {
-          report.problems.push_back("row " + std::to_string(r + 1) + " col " + want_header[c] + ": got '" +
-                                    got[r][c] + "', expected '" + want[r][c] + "'");
+          report.problems.push_back("row " + std::to_string(r + 1) + " col " + want_header[c] + ": got '" + got[r][c] +
+                                    "', expected '" + want[r][c] + "'");
         }
       }
     }
   }
-  if (bad > 20) report.problems.push_back(std::to_string(bad) + " mismatching cells in all");
+  if (bad > 20)
+    report.problems.push_back(std::to_string(bad) + " mismatching cells in all");
   report.equal = report.problems.size() == warnings;
   return report;
 }

@@ -24,7 +24,8 @@ int main() {
                .build("consumer");
   int status = 1;
   boost::asio::co_spawn(io, eng.execute(p), [&](std::exception_ptr e, ftq::query_result r) {
-    if (e) return;
+    if (e)
+      return;
     for (const auto& out : r.batches) {
       for (std::size_t i = 0; i < out.live_rows(); ++i) {
         const auto row = out.row_at(i);

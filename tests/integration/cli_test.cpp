@@ -27,7 +27,8 @@ outcome run_ftq(const std::string& args) {
   REQUIRE(p != nullptr);
   char buf[4096];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.out.append(buf, n);
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0)
+    o.out.append(buf, n);
   const int st = ::pclose(p);
   o.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
   return o;
@@ -48,7 +49,8 @@ const char* lineitem_scan =
 TEST_CASE("ftq --help lists every command and ftq COMMAND --help every flag") {
   auto h = run_ftq("--help");
   CHECK(h.status == 0);
-  for (const char* word : {"gen", "run", "demo"}) CHECK(h.out.find(word) != std::string::npos);
+  for (const char* word : {"gen", "run", "demo"})
+    CHECK(h.out.find(word) != std::string::npos);
   auto r = run_ftq("run --help");
   CHECK(r.status == 0);
   for (const char* flag : {"--data", "--out", "--batch-rows", "--progress", "--explain"}) {
@@ -78,15 +80,17 @@ TEST_CASE("ftq run writes the result; a bad plan exits 3 naming where in the pla
   REQUIRE(run_ftq("gen --rows 500 --seed 7 --out " + q(dir / "data")).status == 0);
 
   const std::string good = std::string(R"({"name": "cnt", "plan": {"op": "aggregate", "group_by": [],
-      "aggregates": [{"fn": "count_star", "as": "n"}], "input": )") + lineitem_scan + "}}";
+      "aggregates": [{"fn": "count_star", "as": "n"}], "input": )") +
+                           lineitem_scan + "}}";
   ftq::test::write_file(dir / "good.json", good);
   auto ok = run_ftq("run " + q(dir / "good.json") + " --data " + q(dir / "data") + " --out " + q(dir / "r.csv") +
-                " --progress never");
+                    " --progress never");
   CHECK(ok.status == 0);
   CHECK(ftq::test::read_file(dir / "r.csv") == "n\n500\n");
 
   const std::string typo = std::string(R"({"plan": {"op": "filter", "predicate": {"op": "<=", "args":
-      [{"col": "l_shipdat"}, {"const": "1998-09-02"}]}, "input": )") + lineitem_scan + "}}";
+      [{"col": "l_shipdat"}, {"const": "1998-09-02"}]}, "input": )") +
+                           lineitem_scan + "}}";
   ftq::test::write_file(dir / "typo.json", typo);
   auto bad = run_ftq("run " + q(dir / "typo.json") + " --data " + q(dir / "data") + " --out " + q(dir / "bad.csv"));
   CHECK(bad.status == 3);
@@ -94,7 +98,8 @@ TEST_CASE("ftq run writes the result; a bad plan exits 3 naming where in the pla
         std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir / "bad.csv"));
 
-  auto missing = run_ftq("run " + q(dir / "good.json") + " --data " + q(dir / "nowhere") + " --out " + q(dir / "m.csv"));
+  auto missing =
+      run_ftq("run " + q(dir / "good.json") + " --data " + q(dir / "nowhere") + " --out " + q(dir / "m.csv"));
   CHECK(missing.status == 3);
   CHECK(missing.out.find("plan.input.path") != std::string::npos);
 
@@ -121,7 +126,7 @@ TEST_CASE("the progress bar shows rows, rate and elapsed time when asked for") {
   REQUIRE(run_ftq("gen --rows 20000 --seed 1 --out " + q(dir / "data")).status == 0);
   ftq::test::write_file(dir / "scan.json", std::string(R"({"plan": )") + lineitem_scan + "}");
   auto r = run_ftq("run " + q(dir / "scan.json") + " --data " + q(dir / "data") + " --out " + q(dir / "r.csv") +
-               " --progress always");
+                   " --progress always");
   CHECK(r.status == 0);
   CHECK(r.out.find("100%") != std::string::npos);
   CHECK(r.out.find("rows/s") != std::string::npos);
@@ -131,8 +136,8 @@ TEST_CASE("the progress bar shows rows, rate and elapsed time when asked for") {
 TEST_CASE("ftq run --explain prints the operator tree with plan paths") {
   ftq::test::temp_dir dir("ftq-cli");
   REQUIRE(run_ftq("gen --rows 10 --seed 1 --out " + q(dir / "data")).status == 0);
-  ftq::test::write_file(dir / "p.json", std::string(R"({"plan": {"op": "limit", "limit": 3, "input": )") +
-                                            lineitem_scan + "}}");
+  ftq::test::write_file(dir / "p.json",
+                        std::string(R"({"plan": {"op": "limit", "limit": 3, "input": )") + lineitem_scan + "}}");
   auto r = run_ftq("run " + q(dir / "p.json") + " --data " + q(dir / "data") + " --explain");
   CHECK(r.status == 0);
   CHECK(r.out.find("limit #0") != std::string::npos);
@@ -144,5 +149,6 @@ TEST_CASE("ftq demo runs the five queries at once and verifies each against a ru
   auto r = run_ftq("demo --rows 3000 --dir " + q(dir.path()) + " --progress never");
   CHECK(r.status == 0);
   CHECK(r.out.find("every query verified") != std::string::npos);
-  for (const char* name : {"q1", "q6", "join", "topk", "distinct"}) CHECK(r.out.find(name) != std::string::npos);
+  for (const char* name : {"q1", "q6", "join", "topk", "distinct"})
+    CHECK(r.out.find(name) != std::string::npos);
 }

@@ -62,7 +62,8 @@ TEST_CASE("each example plan matches the oracle's expected answer on the 100k da
       co_await eng.execute(load_example(name), qo);
     });
     const auto report = ftq::verify::compare_csv_text(ftq::test::read_file(out), expected(name));
-    for (const auto& p : report.problems) MESSAGE(p);
+    for (const auto& p : report.problems)
+      MESSAGE(p);
     CHECK(report.equal);
   }
 }
@@ -129,6 +130,7 @@ TEST_CASE("an in-memory result equals the CSV result row for row") {
   REQUIRE(r.columns.size() == 10);
   CHECK(r.columns[0].name == "l_returnflag");
   std::size_t rows = 0;
-  for (const auto& b : r.batches) rows += b.live_rows();
+  for (const auto& b : r.batches)
+    rows += b.live_rows();
   CHECK(rows == 4);
 }

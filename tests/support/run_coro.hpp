@@ -26,8 +26,10 @@ auto run_coro(Body&& body, std::chrono::seconds watchdog = std::chrono::seconds(
       done = true;
     });
     io.run_for(watchdog);
-    if (error) std::rethrow_exception(error);
-    if (!done) throw std::runtime_error("run_coro: watchdog expired");
+    if (error)
+      std::rethrow_exception(error);
+    if (!done)
+      throw std::runtime_error("run_coro: watchdog expired");
   } else {
     value_t result{};
     boost::asio::co_spawn(io, body(io.get_executor()), [&](std::exception_ptr e, value_t v) {
@@ -36,8 +38,10 @@ auto run_coro(Body&& body, std::chrono::seconds watchdog = std::chrono::seconds(
       done = true;
     });
     io.run_for(watchdog);
-    if (error) std::rethrow_exception(error);
-    if (!done) throw std::runtime_error("run_coro: watchdog expired");
+    if (error)
+      std::rethrow_exception(error);
+    if (!done)
+      throw std::runtime_error("run_coro: watchdog expired");
     return result;
   }
 }

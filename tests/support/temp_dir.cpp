@@ -13,7 +13,8 @@ namespace ftq::test {
 temp_dir::temp_dir(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/" + prefix + "-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed for " + pattern);
   path_ = pattern;
 }
 
@@ -57,7 +58,8 @@ void write_file(const std::filesystem::path& p, const std::string& content) {
 
 std::filesystem::path test_data_dir() {
   const char* d = std::getenv("FTQ_TEST_DATA");
-  if (d == nullptr) throw std::runtime_error("FTQ_TEST_DATA is not set (run the tests through meson test)");
+  if (d == nullptr)
+    throw std::runtime_error("FTQ_TEST_DATA is not set (run the tests through meson test)");
   return d;
 }
 

@@ -155,9 +155,15 @@ void distinct_values::add_to_table(const column& values, const std::uint32_t* gr
       }
       switch (type_) {
         case type_id::int64:
-        case type_id::boolean: value_scratch_.ints.push_back(values.ints[i]); break;
-        case type_id::float64: value_scratch_.doubles.push_back(values.doubles[i]); break;
-        case type_id::string: value_scratch_.strings.push_back(values.strings[i]); break;
+        case type_id::boolean:
+          value_scratch_.ints.push_back(values.ints[i]);
+          break;
+        case type_id::float64:
+          value_scratch_.doubles.push_back(values.doubles[i]);
+          break;
+        case type_id::string:
+          value_scratch_.strings.push_back(values.strings[i]);
+          break;
       }
       if (grouped_) {
         group_scratch_.ints.push_back(group_ids[i]);

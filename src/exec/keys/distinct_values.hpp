@@ -36,7 +36,7 @@ class distinct_values {
   type_id type_;
   bool grouped_;
   bool bitmap_;
-  std::int64_t base_ = 0;              // value of bit 0; a multiple of 64
+  std::int64_t base_ = 0;  // value of bit 0; a multiple of 64
   std::vector<std::uint64_t> bits_;
   key_table table_;
   // Scratch for the non-NULL rows of a batch.

@@ -135,8 +135,7 @@ std::uint64_t hash_key_bytes(std::string_view s) noexcept {
   return mix64(h);
 }
 
-key_table::key_table(std::vector<type_id> types)
-    : types_(std::move(types)), arena_(std::make_shared<string_arena>()) {
+key_table::key_table(std::vector<type_id> types) : types_(std::move(types)), arena_(std::make_shared<string_arena>()) {
   layout_ = make_layout(types_, false, std::vector<std::size_t>(types_.size(), 0));
   stored_.reserve(types_.size());
   for (type_id t : types_) {
@@ -187,8 +186,12 @@ void key_table::relayout(key_layout next) {
   std::vector<std::uint32_t> rows;
   std::uint32_t next_id = 0;
   switch (layout_.packing) {
-    case key_layout::kind::word64: map64_.insert(words64_.data(), count_, ids.data(), next_id, rows); break;
-    case key_layout::kind::word128: map128_.insert(words128_.data(), count_, ids.data(), next_id, rows); break;
+    case key_layout::kind::word64:
+      map64_.insert(words64_.data(), count_, ids.data(), next_id, rows);
+      break;
+    case key_layout::kind::word128:
+      map128_.insert(words128_.data(), count_, ids.data(), next_id, rows);
+      break;
     case key_layout::kind::bytes:
       map_bytes_.reserve(count_);
       for (std::size_t i = 0; i < count_; ++i) {
@@ -205,9 +208,15 @@ void key_table::encode(const std::vector<const column*>& cols, std::size_t rows,
     unfit_.assign(rows, 0);
   }
   switch (layout_.packing) {
-    case key_layout::kind::word64: encode_words(cols, rows, words64_, find_mode); break;
-    case key_layout::kind::word128: encode_words(cols, rows, words128_, find_mode); break;
-    case key_layout::kind::bytes: encode_bytes(cols, rows); break;
+    case key_layout::kind::word64:
+      encode_words(cols, rows, words64_, find_mode);
+      break;
+    case key_layout::kind::word128:
+      encode_words(cols, rows, words128_, find_mode);
+      break;
+    case key_layout::kind::bytes:
+      encode_bytes(cols, rows);
+      break;
   }
 }
 
@@ -315,7 +324,10 @@ void key_table::encode_bytes(const std::vector<const column*>& cols, std::size_t
       *p++ = 0;
       switch (types_[c]) {
         case type_id::int64:
-        case type_id::boolean: std::memcpy(p, &col.ints[i], 8); cursor[i] += 9; break;
+        case type_id::boolean:
+          std::memcpy(p, &col.ints[i], 8);
+          cursor[i] += 9;
+          break;
         case type_id::float64: {
           const std::uint64_t bits = double_key_bits(col.doubles[i]);
           std::memcpy(p, &bits, 8);
@@ -390,8 +402,12 @@ void key_table::find(const std::vector<const column*>& cols, std::size_t rows, s
   std::uint32_t* id = ids.data();
   const std::uint8_t* unfit = unfit_.data();
   switch (layout_.packing) {
-    case key_layout::kind::word64: map64_.find(words64_.data(), rows, id, unfit); break;
-    case key_layout::kind::word128: map128_.find(words128_.data(), rows, id, unfit); break;
+    case key_layout::kind::word64:
+      map64_.find(words64_.data(), rows, id, unfit);
+      break;
+    case key_layout::kind::word128:
+      map128_.find(words128_.data(), rows, id, unfit);
+      break;
     case key_layout::kind::bytes: {
       for (std::size_t i = 0; i < rows; ++i) {
         const std::string_view key(bytes_.data() + bytes_pos_[i], bytes_pos_[i + 1] - bytes_pos_[i]);
@@ -421,9 +437,15 @@ void key_table::store_rows(const std::vector<const column*>& cols, const std::ve
       }
       switch (types_[c]) {
         case type_id::int64:
-        case type_id::boolean: dst.ints[base + j] = src.ints[r]; break;
-        case type_id::float64: dst.doubles[base + j] = src.doubles[r]; break;
-        case type_id::string: dst.strings[base + j] = arena_->add(src.strings[r]); break;
+        case type_id::boolean:
+          dst.ints[base + j] = src.ints[r];
+          break;
+        case type_id::float64:
+          dst.doubles[base + j] = src.doubles[r];
+          break;
+        case type_id::string:
+          dst.strings[base + j] = arena_->add(src.strings[r]);
+          break;
       }
     }
   }
@@ -434,8 +456,12 @@ column_ptr key_table::slice(std::size_t c, std::size_t from, std::size_t to) con
   auto out = std::make_shared<column>(src.type);
   switch (src.type) {
     case type_id::int64:
-    case type_id::boolean: out->ints.assign(src.ints.begin() + from, src.ints.begin() + to); break;
-    case type_id::float64: out->doubles.assign(src.doubles.begin() + from, src.doubles.begin() + to); break;
+    case type_id::boolean:
+      out->ints.assign(src.ints.begin() + from, src.ints.begin() + to);
+      break;
+    case type_id::float64:
+      out->doubles.assign(src.doubles.begin() + from, src.doubles.begin() + to);
+      break;
     case type_id::string:
       out->strings.assign(src.strings.begin() + from, src.strings.begin() + to);
       out->keep_alive(arena_);

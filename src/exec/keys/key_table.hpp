@@ -41,9 +41,9 @@ struct hashed_bytes_hash {
 struct key_layout {
   enum class kind : std::uint8_t { word64, word128, bytes };
   kind packing = kind::word64;
-  bool nullable = false;                 // fixed layouts: byte 0 holds one NULL bit per column
-  std::vector<std::size_t> offset;       // fixed layouts: byte offset of each column
-  std::vector<std::size_t> max_len;      // fixed layouts: longest string a string column holds
+  bool nullable = false;             // fixed layouts: byte 0 holds one NULL bit per column
+  std::vector<std::size_t> offset;   // fixed layouts: byte offset of each column
+  std::vector<std::size_t> max_len;  // fixed layouts: longest string a string column holds
 };
 
 class key_table {
@@ -75,8 +75,7 @@ class key_table {
   // hold (and so were never inserted) get unfit_[i] = 1.
   void encode(const std::vector<const column*>& cols, std::size_t rows, bool find_mode);
   template <class Word>
-  void encode_words(const std::vector<const column*>& cols, std::size_t rows, std::vector<Word>& out,
-                    bool find_mode);
+  void encode_words(const std::vector<const column*>& cols, std::size_t rows, std::vector<Word>& out, bool find_mode);
   void encode_bytes(const std::vector<const column*>& cols, std::size_t rows);
   void store_rows(const std::vector<const column*>& cols, const std::vector<std::uint32_t>& rows);
 

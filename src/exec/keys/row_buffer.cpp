@@ -47,8 +47,12 @@ column_ptr take_rows(const column& src, const std::uint32_t* rows, std::size_t n
   auto out = std::make_shared<column>(src.type);
   switch (src.type) {
     case type_id::int64:
-    case type_id::boolean: gather_values(out->ints, src.ints, rows, n); break;
-    case type_id::float64: gather_values(out->doubles, src.doubles, rows, n); break;
+    case type_id::boolean:
+      gather_values(out->ints, src.ints, rows, n);
+      break;
+    case type_id::float64:
+      gather_values(out->doubles, src.doubles, rows, n);
+      break;
     case type_id::string:
       gather_values(out->strings, src.strings, rows, n);
       out->string_owners = src.string_owners;
@@ -102,8 +106,12 @@ void row_buffer::append_column(std::size_t c, const column& src, const std::uint
   dst.resize(base + n);
   switch (types_[c]) {
     case type_id::int64:
-    case type_id::boolean: append_values(dst.ints, base, src.ints, rows, n); break;
-    case type_id::float64: append_values(dst.doubles, base, src.doubles, rows, n); break;
+    case type_id::boolean:
+      append_values(dst.ints, base, src.ints, rows, n);
+      break;
+    case type_id::float64:
+      append_values(dst.doubles, base, src.doubles, rows, n);
+      break;
     case type_id::string:
       if (mode_ == string_mode::reference) {
         append_values(dst.strings, base, src.strings, rows, n);
@@ -140,8 +148,12 @@ column_ptr row_buffer::gather(std::size_t c, const std::uint32_t* idx, std::size
   auto out = std::make_shared<column>(src.type);
   switch (src.type) {
     case type_id::int64:
-    case type_id::boolean: gather_values(out->ints, src.ints, idx, n); break;
-    case type_id::float64: gather_values(out->doubles, src.doubles, idx, n); break;
+    case type_id::boolean:
+      gather_values(out->ints, src.ints, idx, n);
+      break;
+    case type_id::float64:
+      gather_values(out->doubles, src.doubles, idx, n);
+      break;
     case type_id::string:
       gather_values(out->strings, src.strings, idx, n);
       out->keep_alive(owner_handle());
@@ -162,8 +174,12 @@ column_ptr row_buffer::gather_at(std::size_t c, const std::uint32_t* idx, const 
   auto out = std::make_shared<column>(src.type);
   switch (src.type) {
     case type_id::int64:
-    case type_id::boolean: scatter_values(out->ints, size, src.ints, idx, at, n); break;
-    case type_id::float64: scatter_values(out->doubles, size, src.doubles, idx, at, n); break;
+    case type_id::boolean:
+      scatter_values(out->ints, size, src.ints, idx, at, n);
+      break;
+    case type_id::float64:
+      scatter_values(out->doubles, size, src.doubles, idx, at, n);
+      break;
     case type_id::string:
       scatter_values(out->strings, size, src.strings, idx, at, n);
       out->keep_alive(owner_handle());

@@ -106,8 +106,8 @@ boost::asio::awaitable<void> radix_sort(std::vector<keyed_row>& items, execution
 
 }  // namespace
 
-int compare_rows(const std::vector<order_key>& left, std::size_t a, const std::vector<order_key>& right,
-                 std::size_t b, std::size_t first_key) {
+int compare_rows(const std::vector<order_key>& left, std::size_t a, const std::vector<order_key>& right, std::size_t b,
+                 std::size_t first_key) {
   for (std::size_t k = first_key; k < left.size(); ++k) {
     const column& x = *left[k].values;
     const column& y = *right[k].values;
@@ -122,8 +122,12 @@ int compare_rows(const std::vector<order_key>& left, std::size_t a, const std::v
     int c = 0;
     switch (x.type) {
       case type_id::int64:
-      case type_id::boolean: c = x.ints[a] < y.ints[b] ? -1 : (x.ints[a] > y.ints[b] ? 1 : 0); break;
-      case type_id::float64: c = compare_doubles(x.doubles[a], y.doubles[b]); break;
+      case type_id::boolean:
+        c = x.ints[a] < y.ints[b] ? -1 : (x.ints[a] > y.ints[b] ? 1 : 0);
+        break;
+      case type_id::float64:
+        c = compare_doubles(x.doubles[a], y.doubles[b]);
+        break;
       case type_id::string: {
         const int r = x.strings[a].compare(y.strings[b]);
         c = r < 0 ? -1 : (r > 0 ? 1 : 0);
@@ -184,9 +188,15 @@ std::uint64_t normalize_value(const column& values, std::size_t row, bool descen
   std::uint64_t w = 0;
   switch (values.type) {
     case type_id::int64:
-    case type_id::boolean: w = static_cast<std::uint64_t>(values.ints[row]) ^ sign_bit; break;
-    case type_id::float64: w = normalize_double(values.doubles[row]); break;
-    case type_id::string: w = normalize_string(values.strings[row], exact); break;
+    case type_id::boolean:
+      w = static_cast<std::uint64_t>(values.ints[row]) ^ sign_bit;
+      break;
+    case type_id::float64:
+      w = normalize_double(values.doubles[row]);
+      break;
+    case type_id::string:
+      w = normalize_string(values.strings[row], exact);
+      break;
   }
   return descending ? ~w : w;
 }
@@ -265,7 +275,7 @@ std::size_t refine_runs(const std::vector<keyed_row>& items, std::vector<std::ui
 }  // namespace
 
 boost::asio::awaitable<std::vector<std::uint32_t>> sort_rows(const std::vector<order_key>& keys, std::size_t rows,
-                                                            execution_context& ctx) {
+                                                             execution_context& ctx) {
   std::vector<std::uint32_t> order;
   if (keys.empty()) {
     order.resize(rows);

@@ -21,8 +21,8 @@ struct order_key {
 
 /// Compares row `a` of `left` with row `b` of `right` (same types and directions, taken from
 /// `left`) from key `first_key` on: negative, zero or positive.
-int compare_rows(const std::vector<order_key>& left, std::size_t a, const std::vector<order_key>& right,
-                 std::size_t b, std::size_t first_key = 0);
+int compare_rows(const std::vector<order_key>& left, std::size_t a, const std::vector<order_key>& right, std::size_t b,
+                 std::size_t first_key = 0);
 
 /// Maps `rows` values of a key to unsigned words in the same (non-strict) order, reversed when
 /// descending; NULL rows get unspecified words. Returns whether the map is exact for these rows
@@ -36,6 +36,6 @@ std::uint64_t normalize_value(const column& values, std::size_t row, bool descen
 /// Returns rows 0..rows-1 in key order, ties in input order. Radix-sorts the normalized first
 /// key, then refines runs of equal words with compare_rows; yields between chunks of work.
 boost::asio::awaitable<std::vector<std::uint32_t>> sort_rows(const std::vector<order_key>& keys, std::size_t rows,
-                                                            execution_context& ctx);
+                                                             execution_context& ctx);
 
 }  // namespace ftq::exec::keys

@@ -55,8 +55,7 @@ void csv_scan_operator::publish(execution_context& ctx, csv_scan_state& st) cons
     st.bytes_published = scanned;
   }
   std::uint64_t estimate = st.position.rows;
-  const std::uint64_t data_bytes =
-      st.position.offset - std::min(st.position.offset, st.reader->data_offset());
+  const std::uint64_t data_bytes = st.position.offset - std::min(st.position.offset, st.reader->data_offset());
   if (!st.finished && st.position.rows > 0 && data_bytes > 0) {
     const double bytes_per_row = static_cast<double>(data_bytes) / static_cast<double>(st.position.rows);
     estimate += static_cast<std::uint64_t>(static_cast<double>(size - scanned) / bytes_per_row);

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <limits>
-#include <stdexcept>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <ftq/error.hpp>
@@ -40,14 +40,14 @@ struct lane_scratch {
 struct aggregate_state : operator_state {
   std::optional<keys::key_table> groups;  // absent when ungrouped: one group, id 0
   std::size_t group_count = 0;
-  std::vector<std::int64_t> rows;          // rows per group (COUNT(*))
-  std::vector<input_fold> folds;           // one per input_spec
-  std::vector<keys::distinct_values> distinct;          // one per distinct input
+  std::vector<std::int64_t> rows;                          // rows per group (COUNT(*))
+  std::vector<input_fold> folds;                           // one per input_spec
+  std::vector<keys::distinct_values> distinct;             // one per distinct input
   std::vector<std::vector<std::int64_t>> distinct_counts;  // filled once the input is done
-  std::vector<std::uint32_t> ids;          // scratch: group id of each live row
-  lane_scratch lanes;                      // scratch of the few-group folds
+  std::vector<std::uint32_t> ids;                          // scratch: group id of each live row
+  lane_scratch lanes;                                      // scratch of the few-group folds
   bool input_done = false;
-  std::size_t emitted = 0;                 // groups produced so far
+  std::size_t emitted = 0;  // groups produced so far
 };
 
 bool same_expr(const bound_expr& a, const bound_expr& b) {
@@ -82,11 +82,14 @@ type_id result_type(agg_fn fn, type_id arg) {
   switch (fn) {
     case agg_fn::sum:
     case agg_fn::min:
-    case agg_fn::max: return arg;
-    case agg_fn::avg: return type_id::float64;
+    case agg_fn::max:
+      return arg;
+    case agg_fn::avg:
+      return type_id::float64;
     case agg_fn::count:
     case agg_fn::count_star:
-    case agg_fn::count_distinct: return type_id::int64;
+    case agg_fn::count_distinct:
+      return type_id::int64;
   }
   return type_id::int64;
 }
@@ -138,8 +141,8 @@ constexpr std::size_t lane_count = 4;
 constexpr std::size_t lane_max_groups = 64;
 
 template <class T, class Add>
-void fold_sum_lanes(std::vector<T>& acc, const std::uint32_t* gid, const T* v, const std::uint8_t* nulls,
-                    std::size_t n, std::vector<T>& lanes, Add add) {
+void fold_sum_lanes(std::vector<T>& acc, const std::uint32_t* gid, const T* v, const std::uint8_t* nulls, std::size_t n,
+                    std::vector<T>& lanes, Add add) {
   const std::size_t groups = acc.size();
   lanes.assign(groups * lane_count, T{});
   T* l = lanes.data();
@@ -338,7 +341,8 @@ column_ptr finish_aggregate(const output_spec& out, const std::vector<input_spec
                 col->ints.begin());
       return col;
     }
-    default: break;
+    default:
+      break;
   }
   const input_spec& in = inputs[out.input];
   const input_fold& f = st.folds[out.input];
@@ -367,7 +371,9 @@ column_ptr finish_aggregate(const output_spec& out, const std::vector<input_spec
       case agg_fn::max: {
         const bool is_min = out.fn == agg_fn::min;
         switch (in.type) {
-          case type_id::float64: col->doubles[j] = is_min ? f.double_min[g] : f.double_max[g]; break;
+          case type_id::float64:
+            col->doubles[j] = is_min ? f.double_min[g] : f.double_max[g];
+            break;
           case type_id::string:
             if (!arena) {
               arena = std::make_shared<string_arena>();
@@ -375,11 +381,14 @@ column_ptr finish_aggregate(const output_spec& out, const std::vector<input_spec
             }
             col->strings[j] = arena->add(is_min ? f.string_min[g] : f.string_max[g]);
             break;
-          default: col->ints[j] = is_min ? f.int_min[g] : f.int_max[g]; break;
+          default:
+            col->ints[j] = is_min ? f.int_min[g] : f.int_max[g];
+            break;
         }
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return col;

@@ -27,8 +27,8 @@ class hash_join_operator final : public physical_operator {
   std::vector<plan_detail::bound_expr> probe_keys_;
   std::vector<plan_detail::bound_expr> build_keys_;
   std::vector<type_id> key_types_;
-  std::vector<type_id> build_types_;   // build child's columns
-  std::size_t probe_width_ = 0;        // probe child's column count
+  std::vector<type_id> build_types_;  // build child's columns
+  std::size_t probe_width_ = 0;       // probe child's column count
 };
 
 }  // namespace ftq::exec

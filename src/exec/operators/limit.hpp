@@ -21,7 +21,7 @@ class limit_operator final : public physical_operator {
   boost::asio::awaitable<std::optional<batch>> produce(execution_context& ctx) const override;
 
  private:
-  std::int64_t limit_;   // -1: no limit
+  std::int64_t limit_;  // -1: no limit
   std::int64_t offset_;
 };
 

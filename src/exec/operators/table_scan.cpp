@@ -5,8 +5,8 @@ namespace ftq::exec {
 namespace {
 
 struct table_scan_state : operator_state {
-  bool started = false;         // rows_total has been published
-  std::size_t next_batch = 0;   // index into table::batches() of the next batch to hand out
+  bool started = false;        // rows_total has been published
+  std::size_t next_batch = 0;  // index into table::batches() of the next batch to hand out
 };
 
 std::vector<std::size_t> output_columns(const plan_detail::bound_node& node) {

@@ -22,9 +22,9 @@ struct top_k_state : operator_state {
   // since, in input order. Strings are copied, so dropped rows free their bytes.
   keys::row_buffer rows;
   keys::row_buffer computed;
-  bool full = false;         // the first k rows are the best k so far; row k-1 is the bar
+  bool full = false;  // the first k rows are the best k so far; row k-1 is the bar
   bool input_done = false;
-  std::size_t emitted = 0;   // rows produced so far, once the input is done
+  std::size_t emitted = 0;  // rows produced so far, once the input is done
 
   // Scratch.
   std::vector<std::uint64_t> words;

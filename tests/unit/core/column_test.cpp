@@ -8,9 +8,11 @@
 TEST_CASE("string_arena keeps earlier views valid as it grows") {
   ftq::string_arena arena;
   std::vector<std::string_view> views;
-  for (int i = 0; i < 20000; ++i) views.push_back(arena.add("value-" + std::to_string(i)));
+  for (int i = 0; i < 20000; ++i)
+    views.push_back(arena.add("value-" + std::to_string(i)));
   views.push_back(arena.add(std::string(200000, 'x')));
-  for (int i = 0; i < 20000; ++i) CHECK(views[static_cast<std::size_t>(i)] == "value-" + std::to_string(i));
+  for (int i = 0; i < 20000; ++i)
+    CHECK(views[static_cast<std::size_t>(i)] == "value-" + std::to_string(i));
   CHECK(views.back().size() == 200000);
   CHECK(arena.add("").empty());
 }
@@ -33,7 +35,8 @@ TEST_CASE("compacted gathers the selected rows of every column, nulls and string
   ints->set_null(2);
   auto owner = std::make_shared<std::string>("abcd");
   auto strs = std::make_shared<ftq::column>(ftq::type_id::string);
-  for (int i = 0; i < 4; ++i) strs->strings.push_back(std::string_view(*owner).substr(static_cast<std::size_t>(i), 1));
+  for (int i = 0; i < 4; ++i)
+    strs->strings.push_back(std::string_view(*owner).substr(static_cast<std::size_t>(i), 1));
   strs->keep_alive(owner);
   ftq::batch b;
   b.columns = {ints, strs};

@@ -14,7 +14,8 @@ TEST_CASE("every ftq::errc value has its own message in the ftq category") {
     CHECK(&ec.category() == &ftq::ftq_category());
     CHECK(std::string(ec.category().name()) == "ftq");
     CHECK(ec.message().find("unknown") == std::string::npos);
-    for (const auto& s : seen) CHECK(s != ec.message());
+    for (const auto& s : seen)
+      CHECK(s != ec.message());
     seen.push_back(ec.message());
   }
   CHECK(ftq::make_error_code(ftq::errc::plan_invalid).message() == "invalid plan");

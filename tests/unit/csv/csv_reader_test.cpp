@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <ctime>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -139,21 +139,16 @@ TEST_CASE("CRLF line ends are stripped, but a CRLF inside quotes is kept") {
 TEST_CASE("the final line may lack its newline") {
   temp_dir dir;
   const schema s({{"a", type_id::int64}, {"s", type_id::string}});
-  CHECK(rows_of(read_all(dir.write("1.csv", "a,s\n1,x\n2,y"), s)).back() ==
-        std::vector<std::string>{"2", "y"});
-  CHECK(rows_of(read_all(dir.write("2.csv", "a,s\n1,x\n2,\"y\""), s)).back() ==
-        std::vector<std::string>{"2", "y"});
-  CHECK(rows_of(read_all(dir.write("3.csv", "a,s\r\n1,x\r\n2,y\r"), s)).back() ==
-        std::vector<std::string>{"2", "y"});
-  CHECK(rows_of(read_all(dir.write("4.csv", "a,s\n1,x\n2,"), s)).back() ==
-        std::vector<std::string>{"2", "NULL"});
+  CHECK(rows_of(read_all(dir.write("1.csv", "a,s\n1,x\n2,y"), s)).back() == std::vector<std::string>{"2", "y"});
+  CHECK(rows_of(read_all(dir.write("2.csv", "a,s\n1,x\n2,\"y\""), s)).back() == std::vector<std::string>{"2", "y"});
+  CHECK(rows_of(read_all(dir.write("3.csv", "a,s\r\n1,x\r\n2,y\r"), s)).back() == std::vector<std::string>{"2", "y"});
+  CHECK(rows_of(read_all(dir.write("4.csv", "a,s\n1,x\n2,"), s)).back() == std::vector<std::string>{"2", "NULL"});
   CHECK(rows_of(read_all(dir.write("5.csv", "a,s\n1,x\n2,y"), s)).size() == 2);
 }
 
 TEST_CASE("an unquoted empty field is NULL, a quoted empty field the empty string") {
   temp_dir dir;
-  const schema s(
-      {{"n", type_id::int64}, {"d", type_id::float64}, {"s", type_id::string}, {"t", type_id::string}});
+  const schema s({{"n", type_id::int64}, {"d", type_id::float64}, {"s", type_id::string}, {"t", type_id::string}});
   const auto batches = read_all(dir.write("n.csv", "n,d,s,t\n,,,\"\"\n1,2.5,x,y\n"), s);
   REQUIRE(batches.size() == 1);
   const batch& b = batches[0];
@@ -205,13 +200,11 @@ TEST_CASE("numbers parse as DuckDB writes them, quoted or not") {
 
 TEST_CASE("a requested subset of columns comes out in the requested order; others are not converted") {
   temp_dir dir;
-  const schema s(
-      {{"a", type_id::int64}, {"b", type_id::int64}, {"c", type_id::string}, {"d", type_id::float64}});
+  const schema s({{"a", type_id::int64}, {"b", type_id::int64}, {"c", type_id::string}, {"d", type_id::float64}});
   // Column b holds garbage: it is skipped, so it must not be parsed.
   const fs::path file = dir.write("s.csv", "a,b,c,d\n1,junk,\"x,y\",0.5\n2,,z,1.5\n");
   csv_reader reader(file, s, {3, 0, 2});
-  CHECK(reader.output_schema() ==
-        schema({{"d", type_id::float64}, {"a", type_id::int64}, {"c", type_id::string}}));
+  CHECK(reader.output_schema() == schema({{"d", type_id::float64}, {"a", type_id::int64}, {"c", type_id::string}}));
   auto b = reader.next();
   REQUIRE(b);
   CHECK(rows_of({*b}) == std::vector<std::vector<std::string>>{{"0.5", "1", "x,y"}, {"1.5", "2", "z"}});
@@ -451,8 +444,8 @@ TEST_CASE("a start position before the data is refused") {
 // --- malformed input: every error names file:line:column and the problem -------------------
 
 TEST_CASE("too few fields are reported at the end of the short line") {
-  const failure f = read_failure(
-      "a,b,c\n1,2,3\n4,5\n", schema({{"a", type_id::int64}, {"b", type_id::int64}, {"c", type_id::int64}}));
+  const failure f = read_failure("a,b,c\n1,2,3\n4,5\n",
+                                 schema({{"a", type_id::int64}, {"b", type_id::int64}, {"c", type_id::int64}}));
   CHECK(f.line == 3);
   CHECK(f.column == 4);
   CHECK(f.what.find("expected 3 fields, found 2") != std::string::npos);
@@ -512,8 +505,7 @@ TEST_CASE("an int64 out of range is an error, not a wrap-around") {
   CHECK(f.column == 3);
   CHECK(f.what.find("out of range") != std::string::npos);
   CHECK(read_failure("a,b\n-9223372036854775809,1\n", two_ints).column == 1);
-  CHECK(read_failure("a,b\n1,99999999999999999999999\n", two_ints).what.find("out of range") !=
-        std::string::npos);
+  CHECK(read_failure("a,b\n1,99999999999999999999999\n", two_ints).what.find("out of range") != std::string::npos);
 }
 
 TEST_CASE("a quoted empty string in a numeric column is an error") {
@@ -567,8 +559,7 @@ TEST_CASE("errors far into a file, across many small chunks, report the right li
 }
 
 TEST_CASE("a header that does not name the schema's columns in order is refused") {
-  const schema s(
-      {{"l_orderkey", type_id::int64}, {"l_partkey", type_id::int64}, {"l_quantity", type_id::float64}});
+  const schema s({{"l_orderkey", type_id::int64}, {"l_partkey", type_id::int64}, {"l_quantity", type_id::float64}});
   const failure wrong = read_failure("l_orderkey,l_partky,l_quantity\n1,2,3\n", s);
   CHECK(wrong.line == 1);
   CHECK(wrong.column == 12);
@@ -578,8 +569,7 @@ TEST_CASE("a header that does not name the schema's columns in order is refused"
   const failure few = read_failure("l_orderkey,l_partkey\n1,2\n", s);
   CHECK(few.line == 1);
   CHECK(few.column == 21);
-  CHECK(few.what.find("header has 2 columns, expected 3 (l_orderkey, l_partkey, l_quantity)") !=
-        std::string::npos);
+  CHECK(few.what.find("header has 2 columns, expected 3 (l_orderkey, l_partkey, l_quantity)") != std::string::npos);
   const failure many = read_failure("l_orderkey,l_partkey,l_quantity,extra\n", s);
   CHECK(many.column == 33);
   const failure cased = read_failure("L_ORDERKEY,l_partkey,l_quantity\n", s);
@@ -623,10 +613,9 @@ TEST_CASE("csv_reader throughput on lineitem" * doctest::skip()) {
     std::mt19937_64 rng(1);
     for (int i = 0; i < 1000000; ++i) {
       const auto q = 1 + rng() % 50;
-      out << (i / 4) * 32 + i % 4 << ',' << 1 + rng() % 250000 << ',' << q << ','
-          << q * 900 + rng() % 100000 / 100 << '.' << rng() % 90 + 10 << ",0.0" << rng() % 10 << ",0.0"
-          << rng() % 9 << ',' << "RAN"[rng() % 3] << ',' << "OF"[rng() % 2] << ",199" << 2 + rng() % 7 << "-0"
-          << 1 + rng() % 9 << '-' << 10 + rng() % 18 << '\n';
+      out << (i / 4) * 32 + i % 4 << ',' << 1 + rng() % 250000 << ',' << q << ',' << q * 900 + rng() % 100000 / 100
+          << '.' << rng() % 90 + 10 << ",0.0" << rng() % 10 << ",0.0" << rng() % 9 << ',' << "RAN"[rng() % 3] << ','
+          << "OF"[rng() % 2] << ",199" << 2 + rng() % 7 << "-0" << 1 + rng() % 9 << '-' << 10 + rng() % 18 << '\n';
     }
   }
   for (const bool subset : {false, true}) {

@@ -44,8 +44,7 @@ std::vector<batch> result_batches() {
 }
 
 /// Runs `sink` to its end; returns what the first produce() call gave back.
-std::optional<batch> run_sink(const csv_sink_operator& sink,
-                              std::function<void(execution_context&)> after = {}) {
+std::optional<batch> run_sink(const csv_sink_operator& sink, std::function<void(execution_context&)> after = {}) {
   return ftq::test::run_coro([&](auto ex) -> awaitable<std::optional<batch>> {
     execution_context ctx(ex, 1024, sink.subtree_size(), nullptr);
     sink.init_states(ctx);

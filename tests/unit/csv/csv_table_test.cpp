@@ -103,8 +103,7 @@ TEST_CASE("load_csv_table reports malformed data with file:line:column") {
     ftq::load_csv_table(file, orders, "bad");
     FAIL("no error");
   } catch (const ftq::csv_error& e) {
-    CHECK(std::string(e.what()) ==
-          file.string() + ":2:7: column 'o_totalprice' (float64): cannot parse \"abc\"");
+    CHECK(std::string(e.what()) == file.string() + ":2:7: column 'o_totalprice' (float64): cannot parse \"abc\"");
   }
 }
 

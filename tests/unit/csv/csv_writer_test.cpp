@@ -167,8 +167,7 @@ TEST_CASE("values survive a write and a read exactly") {
   const std::vector<std::string> ss = {
       "plain", "a,b", "say \"hi\"", "two\nlines", "crlf\r\n", " lead", "trail ", "",
       "\"",    ",",   "\"\"",       "x\ry",       "ünï",      "",      "tab\t",  std::string(9000, '"')};
-  const std::vector<std::int64_t> is = {0, -1, 1,  INT64_MIN, INT64_MAX, 42, 625120, -7,
-                                        8, 9,  10, 11,        12,        13, 14,     15};
+  const std::vector<std::int64_t> is = {0, -1, 1, INT64_MIN, INT64_MAX, 42, 625120, -7, 8, 9, 10, 11, 12, 13, 14, 15};
   auto i = ints(is);
   auto d = doubles(ds);
   auto str = std::make_shared<column>(type_id::string);

@@ -22,12 +22,8 @@ std::string text_of(double v) {
   return std::string(buf, ftq::csv::write_double(buf, v));
 }
 
-parse_status parse(const std::string& s, double& out) {
-  return parse_double(s.data(), s.data() + s.size(), out);
-}
-parse_status parse(const std::string& s, std::int64_t& out) {
-  return parse_int64(s.data(), s.data() + s.size(), out);
-}
+parse_status parse(const std::string& s, double& out) { return parse_double(s.data(), s.data() + s.size(), out); }
+parse_status parse(const std::string& s, std::int64_t& out) { return parse_int64(s.data(), s.data() + s.size(), out); }
 
 }  // namespace
 

@@ -19,7 +19,8 @@ namespace {
 // A table of `rows` rows: k = i % groups (int64), v = i (float64), s = "s<i%7>" (string).
 ftq::table_ptr make_table(std::string name, std::size_t rows, std::int64_t groups, std::size_t batch_rows = 4096) {
   auto names = std::make_shared<std::vector<std::string>>();
-  for (int i = 0; i < 7; ++i) names->push_back("s" + std::to_string(i));
+  for (int i = 0; i < 7; ++i)
+    names->push_back("s" + std::to_string(i));
   std::vector<ftq::batch> batches;
   for (std::size_t start = 0; start < rows; start += batch_rows) {
     const std::size_t n = std::min(batch_rows, rows - start);
@@ -45,7 +46,8 @@ ftq::table_ptr make_table(std::string name, std::size_t rows, std::int64_t group
 
 std::int64_t count_rows(const ftq::query_result& r) {
   std::int64_t n = 0;
-  for (const auto& b : r.batches) n += static_cast<std::int64_t>(b.live_rows());
+  for (const auto& b : r.batches)
+    n += static_cast<std::int64_t>(b.live_rows());
   return n;
 }
 
@@ -114,22 +116,28 @@ TEST_CASE("a cancelled query stops promptly with errc::query_cancelled") {
   boost::asio::io_context io(1);
   ftq::engine eng(io.get_executor());
   eng.register_table(make_table("big", 4'000'000, 1000));
-  auto q = eng.prepare(ftq::plan_builder::table_scan("big").aggregate({ftq::col("k")}, {ftq::count_star("n")}).build("c"));
+  auto q =
+      eng.prepare(ftq::plan_builder::table_scan("big").aggregate({ftq::col("k")}, {ftq::count_star("n")}).build("c"));
   std::error_code outcome;
   bool done = false;
   boost::asio::co_spawn(io, eng.run(q), [&](std::exception_ptr e, ftq::query_result) {
     done = true;
     try {
-      if (e) std::rethrow_exception(e);
+      if (e)
+        std::rethrow_exception(e);
     } catch (const ftq::error& err) {
       outcome = err.code();
     }
   });
   // Cancel from another coroutine as soon as the query has made some progress.
-  boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
-    while (q->progress().rows_scanned == 0) co_await boost::asio::post(io, boost::asio::use_awaitable);
-    q->cancel();
-  }, [](std::exception_ptr) {});
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        while (q->progress().rows_scanned == 0)
+          co_await boost::asio::post(io, boost::asio::use_awaitable);
+        q->cancel();
+      },
+      [](std::exception_ptr) {});
   io.run_for(std::chrono::seconds(60));
   CHECK(done);
   CHECK((outcome == ftq::errc::query_cancelled));
@@ -144,7 +152,8 @@ TEST_CASE("two queries on one single-threaded io_context interleave and both fin
   ftq::engine eng(io.get_executor(), options);
   eng.register_table(make_table("a", 2'000'000, 100));
   eng.register_table(make_table("b", 2'000'000, 7));
-  auto qa = eng.prepare(ftq::plan_builder::table_scan("a").aggregate({ftq::col("k")}, {ftq::count_star("n")}).build("a"));
+  auto qa =
+      eng.prepare(ftq::plan_builder::table_scan("a").aggregate({ftq::col("k")}, {ftq::count_star("n")}).build("a"));
   auto qb = eng.prepare(ftq::plan_builder::table_scan("b")
                             .aggregate({}, {ftq::sum(ftq::col("v"), "total"), ftq::count_star("n")})
                             .build("b"));
@@ -164,15 +173,19 @@ TEST_CASE("two queries on one single-threaded io_context interleave and both fin
   // queries run, and it sees both queries making progress before either has finished.
   std::uint64_t service_turns = 0;
   bool saw_both_in_flight = false;
-  boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> {
-    while (finished < 2) {
-      ++service_turns;
-      const auto pa = qa->progress().rows_scanned;
-      const auto pb = qb->progress().rows_scanned;
-      if (pa > 0 && pb > 0 && pa < 2'000'000 && pb < 2'000'000) saw_both_in_flight = true;
-      co_await boost::asio::post(io, boost::asio::use_awaitable);
-    }
-  }, [](std::exception_ptr) {});
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        while (finished < 2) {
+          ++service_turns;
+          const auto pa = qa->progress().rows_scanned;
+          const auto pb = qb->progress().rows_scanned;
+          if (pa > 0 && pb > 0 && pa < 2'000'000 && pb < 2'000'000)
+            saw_both_in_flight = true;
+          co_await boost::asio::post(io, boost::asio::use_awaitable);
+        }
+      },
+      [](std::exception_ptr) {});
   io.run_for(std::chrono::seconds(120));
   REQUIRE(finished == 2);
   CHECK(count_rows(ra) == 100);

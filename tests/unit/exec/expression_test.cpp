@@ -219,10 +219,10 @@ TEST_CASE("a NULL constant operand makes every arithmetic result NULL") {
 }
 
 TEST_CASE("nested arithmetic combines the NULLs of every operand and divides by computed zeros") {
-  const batch b = with_selection(make_batch({doubles({100.0, 200.0, std::nullopt, 400.0, 500.0}),
-                                             doubles({0.1, std::nullopt, 0.3, 0.5, 0.0}),
-                                             doubles({0.5, 0.5, 0.5, std::nullopt, 1.0}), ints({1, 2, 3, 4, 6})}),
-                                 {0, 1, 2, 3, 4});
+  const batch b = with_selection(
+      make_batch({doubles({100.0, 200.0, std::nullopt, 400.0, 500.0}), doubles({0.1, std::nullopt, 0.3, 0.5, 0.0}),
+                  doubles({0.5, 0.5, 0.5, std::nullopt, 1.0}), ints({1, 2, 3, 4, 6})}),
+      {0, 1, 2, 3, 4});
   const auto price = column_ref(0, type_id::float64);
   const auto disc = column_ref(1, type_id::float64);
   const auto tax = column_ref(2, type_id::float64);
@@ -237,7 +237,8 @@ TEST_CASE("nested arithmetic combines the NULLs of every operand and divides by 
   // price / (disc * 10): a zero divisor computed on the way is still a NULL result.
   const auto ratio =
       expr_node(expr_op::div, type_id::float64, {price, expr_node(expr_op::mul, type_id::float64, {disc, lit_i(10)})});
-  CHECK(double_values(*ftq::exec::evaluate(ratio, b)) == std::vector<opt_d>{100.0, std::nullopt, std::nullopt, 80.0, std::nullopt});
+  CHECK(double_values(*ftq::exec::evaluate(ratio, b)) ==
+        std::vector<opt_d>{100.0, std::nullopt, std::nullopt, 80.0, std::nullopt});
   // (k + k) / 4: an int64 temporary converted for a float64 division.
   const auto half =
       expr_node(expr_op::div, type_id::float64, {expr_node(expr_op::add, type_id::int64, {k, k}), lit_i(4)});
@@ -272,7 +273,8 @@ TEST_CASE("evaluate over a selection produces the live rows in order") {
 TEST_CASE("evaluate fills a constant for every live row, strings outliving the expression") {
   const batch b = with_selection(make_batch({ints({1, 2, 3})}), {1, 2});
   CHECK(int_values(*ftq::exec::evaluate(lit_i(7), b)) == std::vector<opt_i>{7, 7});
-  CHECK(double_values(*ftq::exec::evaluate(lit_null(type_id::float64), b)) == std::vector<opt_d>{std::nullopt, std::nullopt});
+  CHECK(double_values(*ftq::exec::evaluate(lit_null(type_id::float64), b)) ==
+        std::vector<opt_d>{std::nullopt, std::nullopt});
   column_ptr s;
   {
     const auto e = lit_s("a constant too long for small-string storage");

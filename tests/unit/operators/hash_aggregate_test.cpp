@@ -33,16 +33,20 @@ struct agg {
 
 type_id result_type(const agg& a) {
   switch (a.fn) {
-    case agg_fn::avg: return type_id::float64;
+    case agg_fn::avg:
+      return type_id::float64;
     case agg_fn::count:
     case agg_fn::count_star:
-    case agg_fn::count_distinct: return type_id::int64;
-    default: return a.arg->type;
+    case agg_fn::count_distinct:
+      return type_id::int64;
+    default:
+      return a.arg->type;
   }
 }
 
 // Groups `child`'s rows by the input columns `group_cols` and computes `aggs`.
-std::unique_ptr<ftq::exec::hash_aggregate_operator> aggregate(const schema& in, const std::vector<std::size_t>& group_cols,
+std::unique_ptr<ftq::exec::hash_aggregate_operator> aggregate(const schema& in,
+                                                              const std::vector<std::size_t>& group_cols,
                                                               const std::vector<agg>& aggs,
                                                               std::unique_ptr<batch_source> child) {
   bound_node n;
@@ -69,10 +73,21 @@ const bound_expr y_ref = column_ref(2, type_id::float64);
 const bound_expr s_ref = column_ref(3, type_id::string);
 
 const std::vector<agg> every_aggregate = {
-    {agg_fn::sum, x_ref},   {agg_fn::sum, y_ref},   {agg_fn::count, x_ref}, {agg_fn::count_star, std::nullopt},
-    {agg_fn::avg, x_ref},   {agg_fn::avg, y_ref},   {agg_fn::min, x_ref},   {agg_fn::max, x_ref},
-    {agg_fn::min, y_ref},   {agg_fn::max, y_ref},   {agg_fn::min, s_ref},   {agg_fn::max, s_ref},
-    {agg_fn::count_distinct, x_ref}, {agg_fn::count_distinct, s_ref}, {agg_fn::count, s_ref},
+    {agg_fn::sum, x_ref},
+    {agg_fn::sum, y_ref},
+    {agg_fn::count, x_ref},
+    {agg_fn::count_star, std::nullopt},
+    {agg_fn::avg, x_ref},
+    {agg_fn::avg, y_ref},
+    {agg_fn::min, x_ref},
+    {agg_fn::max, x_ref},
+    {agg_fn::min, y_ref},
+    {agg_fn::max, y_ref},
+    {agg_fn::min, s_ref},
+    {agg_fn::max, s_ref},
+    {agg_fn::count_distinct, x_ref},
+    {agg_fn::count_distinct, s_ref},
+    {agg_fn::count, s_ref},
 };
 
 std::vector<row> sorted(std::vector<row> rows) {
@@ -179,8 +194,7 @@ TEST_CASE("NULL group keys form one group of their own, apart from 0 and the emp
     const auto by_string = aggregate(xs, {3}, {{agg_fn::sum, x_ref}}, source(1, xs, rows, b.per_batch, b.selected));
     CHECK(sorted(run_to_end(*by_string, 3).rows) ==
           sorted({{null_cell, std::int64_t{12}}, {std::string(""), std::int64_t{6}}}));
-    const auto by_both =
-        aggregate(xs, {0, 3}, {{agg_fn::sum, x_ref}}, source(1, xs, rows, b.per_batch, b.selected));
+    const auto by_both = aggregate(xs, {0, 3}, {{agg_fn::sum, x_ref}}, source(1, xs, rows, b.per_batch, b.selected));
     CHECK(sorted(run_to_end(*by_both, 3).rows) == sorted({{null_cell, null_cell, std::int64_t{4}},
                                                           {std::int64_t{0}, std::string(""), std::int64_t{6}},
                                                           {std::int64_t{0}, null_cell, std::int64_t{8}}}));
@@ -197,8 +211,8 @@ TEST_CASE("every aggregate but COUNT(*) ignores NULL inputs") {
     const auto out = run_to_end(*op, 3).rows;
     REQUIRE(out.size() == 1);
     CHECK(out[0] == row{std::int64_t{2}, 4.0, std::int64_t{2}, std::int64_t{4}, 1.0, 2.0, std::int64_t{-2},
-                        std::int64_t{4}, 1.5, 2.5, std::string("a"), std::string("b"), std::int64_t{2},
-                        std::int64_t{2}, std::int64_t{2}});
+                        std::int64_t{4}, 1.5, 2.5, std::string("a"), std::string("b"), std::int64_t{2}, std::int64_t{2},
+                        std::int64_t{2}});
   }
 }
 
@@ -272,8 +286,8 @@ TEST_CASE("string min and max compare bytes, not characters") {
                                  {std::int64_t{1}, null_cell, null_cell, std::string("")},
                                  {std::int64_t{1}, null_cell, null_cell, std::string("ba")}};
   for (const auto& b : batchings) {
-    const auto op = aggregate(xs, {0}, {{agg_fn::min, s_ref}, {agg_fn::max, s_ref}},
-                              source(1, xs, rows, b.per_batch, b.selected));
+    const auto op =
+        aggregate(xs, {0}, {{agg_fn::min, s_ref}, {agg_fn::max, s_ref}}, source(1, xs, rows, b.per_batch, b.selected));
     CHECK(run_to_end(*op, 3).rows == std::vector<row>{{std::int64_t{1}, std::string(""), std::string("\xc3\xa9")}});
   }
 }

@@ -106,10 +106,12 @@ void check_join(const schema& ps, const schema& bs, const std::vector<std::size_
 }  // namespace
 
 TEST_CASE("joins each probe row with every build row of an equal key, m x n rows for duplicates") {
-  const std::vector<row> probe = {{std::int64_t{1}, std::string("p1")}, {std::int64_t{2}, std::string("p2")},
-                                  {std::int64_t{1}, std::string("p3")}, {std::int64_t{1}, std::string("p4")}};
-  const std::vector<row> build = {{std::int64_t{1}, std::string("b1")}, {std::int64_t{3}, std::string("b2")},
-                                  {std::int64_t{1}, std::string("b3")}};
+  const std::vector<row> probe = {{std::int64_t{1}, std::string("p1")},
+                                  {std::int64_t{2}, std::string("p2")},
+                                  {std::int64_t{1}, std::string("p3")},
+                                  {std::int64_t{1}, std::string("p4")}};
+  const std::vector<row> build = {
+      {std::int64_t{1}, std::string("b1")}, {std::int64_t{3}, std::string("b2")}, {std::int64_t{1}, std::string("b3")}};
   const auto op = join(kv, kv, {0}, {0}, source(1, kv, probe), source(2, kv, build));
   const auto out = run_to_end(*op, 100).rows;
   CHECK(out.size() == 6);
@@ -132,10 +134,12 @@ TEST_CASE("keys without a partner yield no rows") {
 }
 
 TEST_CASE("NULL keys never match, not even each other") {
-  const std::vector<row> probe = {{null_cell, std::string("a")}, {std::int64_t{0}, null_cell},
-                                  {std::int64_t{5}, std::string("")}};
-  const std::vector<row> build = {{null_cell, std::string("a")}, {std::int64_t{0}, null_cell},
-                                  {std::int64_t{5}, std::string("")}, {null_cell, null_cell}};
+  const std::vector<row> probe = {
+      {null_cell, std::string("a")}, {std::int64_t{0}, null_cell}, {std::int64_t{5}, std::string("")}};
+  const std::vector<row> build = {{null_cell, std::string("a")},
+                                  {std::int64_t{0}, null_cell},
+                                  {std::int64_t{5}, std::string("")},
+                                  {null_cell, null_cell}};
   const auto out = run_to_end(*join(kv, kv, {0}, {0}, source(1, kv, probe), source(2, kv, build)), 3).rows;
   CHECK(sorted(out) == sorted({{std::int64_t{0}, null_cell, std::int64_t{0}, null_cell},
                                {std::int64_t{5}, std::string(""), std::int64_t{5}, std::string("")}}));
@@ -170,8 +174,10 @@ TEST_CASE("joins on several key columns of mixed types") {
   const std::vector<row> probe = {{std::int64_t{1}, std::string("a"), 0.5},  {std::int64_t{1}, std::string("b"), 0.5},
                                   {std::int64_t{2}, std::string("a"), 0.5},  {std::int64_t{1}, std::string("a"), 1.5},
                                   {std::int64_t{1}, std::string("a"), -0.0}, {std::int64_t{1}, null_cell, 0.5}};
-  const std::vector<row> build = {{std::int64_t{1}, std::string("a"), 0.5}, {std::int64_t{1}, std::string("a"), 0.5},
-                                  {std::int64_t{2}, std::string("b"), 0.5}, {std::int64_t{1}, std::string("a"), 0.0},
+  const std::vector<row> build = {{std::int64_t{1}, std::string("a"), 0.5},
+                                  {std::int64_t{1}, std::string("a"), 0.5},
+                                  {std::int64_t{2}, std::string("b"), 0.5},
+                                  {std::int64_t{1}, std::string("a"), 0.0},
                                   {std::int64_t{1}, null_cell, 0.5}};
   const auto out = run_to_end(*join(s, s, {0, 1, 2}, {0, 1, 2}, source(1, s, probe), source(2, s, build)), 100).rows;
   CHECK(out.size() == 3);  // (1, a, 0.5) twice, and -0.0 equals 0.0
@@ -206,8 +212,8 @@ TEST_CASE("a probe row with many matches is split over batches of at most batch_
   for (std::int64_t i = 0; i < 50; ++i) {
     build.push_back({std::int64_t{7}, std::to_string(i)});
   }
-  const std::vector<row> probe = {{std::int64_t{7}, std::string("a")}, {std::int64_t{8}, std::string("b")},
-                                  {std::int64_t{7}, std::string("c")}};
+  const std::vector<row> probe = {
+      {std::int64_t{7}, std::string("a")}, {std::int64_t{8}, std::string("b")}, {std::int64_t{7}, std::string("c")}};
   const auto out = run_to_end(*join(kv, kv, {0}, {0}, source(1, kv, probe), source(2, kv, build)), 16);
   CHECK(out.rows.size() == 100);
   for (std::size_t live : out.live_per_batch) {

@@ -77,8 +77,18 @@ TEST_CASE("normalized words keep the order of numbers exactly") {
 }
 
 TEST_CASE("normalized words of strings never contradict byte order, and are exact up to 7 bytes") {
-  const std::vector<std::string> values = {"", "a", std::string("a\0", 2), std::string("a\0\0", 3), "ab", "abcdefg",
-                                           "abcdefgh", "abcdefgh1", "abcdefgh2", "b", "\xff", "\xff\xff\xff\xff\xff\xff\xff\xff"};
+  const std::vector<std::string> values = {"",
+                                           "a",
+                                           std::string("a\0", 2),
+                                           std::string("a\0\0", 3),
+                                           "ab",
+                                           "abcdefg",
+                                           "abcdefgh",
+                                           "abcdefgh1",
+                                           "abcdefgh2",
+                                           "b",
+                                           "\xff",
+                                           "\xff\xff\xff\xff\xff\xff\xff\xff"};
   column s(type_id::string);
   for (const auto& v : values) {
     s.strings.push_back(v);
@@ -131,9 +141,9 @@ TEST_CASE("sort_rows matches a stable comparison sort, through the radix path an
       i.set_null(r);
       s.set_null(r);
     }
-    const std::vector<std::vector<order_key>> key_lists = {
-        {{&i, false}}, {{&i, true}, {&f, false}}, {{&f, true}}, {{&s, false}, {&i, true}}, {{&s, true}},
-        {{&i, false}, {&s, false}, {&f, true}}};
+    const std::vector<std::vector<order_key>> key_lists = {{{&i, false}}, {{&i, true}, {&f, false}},
+                                                           {{&f, true}},  {{&s, false}, {&i, true}},
+                                                           {{&s, true}},  {{&i, false}, {&s, false}, {&f, true}}};
     for (const auto& keys : key_lists) {
       CHECK(sort_rows(keys, n) == stable_reference(keys, n));
     }

@@ -34,8 +34,10 @@ TEST_CASE("sorting empty input yields no rows") {
 
 TEST_CASE("sorts by several keys, each ascending or descending") {
   const schema s({{"a", type_id::int64}, {"b", type_id::string}});
-  const std::vector<row> rows = {{std::int64_t{2}, std::string("x")}, {std::int64_t{1}, std::string("x")},
-                                 {std::int64_t{2}, std::string("y")}, {std::int64_t{1}, std::string("z")}};
+  const std::vector<row> rows = {{std::int64_t{2}, std::string("x")},
+                                 {std::int64_t{1}, std::string("x")},
+                                 {std::int64_t{2}, std::string("y")},
+                                 {std::int64_t{1}, std::string("z")}};
   for (const auto& b : batchings) {
     CHECK(run_to_end(*sort_op(s, {{0, false}, {1, true}}, source(1, s, rows, b.per_batch, b.selected)), 3).rows ==
           std::vector<row>{{std::int64_t{1}, std::string("z")},
@@ -109,8 +111,8 @@ TEST_CASE("strings sort bytewise, shorter prefixes first, long shared prefixes r
 
 TEST_CASE("doubles sort numerically, -0.0 ties with 0.0") {
   const schema s({{"f", type_id::float64}, {"tag", type_id::int64}});
-  const std::vector<row> rows = {{0.0, std::int64_t{0}},   {-1e300, std::int64_t{1}}, {-0.0, std::int64_t{2}},
-                                 {2.5, std::int64_t{3}},   {-3.5, std::int64_t{4}},   {1e300, std::int64_t{5}},
+  const std::vector<row> rows = {{0.0, std::int64_t{0}}, {-1e300, std::int64_t{1}}, {-0.0, std::int64_t{2}},
+                                 {2.5, std::int64_t{3}}, {-3.5, std::int64_t{4}},   {1e300, std::int64_t{5}},
                                  {0.0, std::int64_t{6}}};
   CHECK(run_to_end(*sort_op(s, {{0, false}}, source(1, s, rows)), 3).rows ==
         std::vector<row>{{-1e300, std::int64_t{1}},

@@ -94,7 +94,8 @@ TEST_CASE("top_k equals sort followed by limit, for many k on random data") {
     const std::vector<row> rows = random_rows(300, long_strings ? 21 : 22, long_strings);
     for (const auto& keys : key_lists) {
       const std::vector<row> sorted_rows = reference_order(rows, keys);
-      const ftq::exec::sort_operator sorter(ordering_node(ftq::node_kind::sort, ifs, keys), source(1, ifs, rows, 7, true));
+      const ftq::exec::sort_operator sorter(ordering_node(ftq::node_kind::sort, ifs, keys),
+                                            source(1, ifs, rows, 7, true));
       REQUIRE(run_to_end(sorter, 50).rows == sorted_rows);
       for (const std::int64_t k : {1, 2, 3, 5, 10, 33, 100, 299, 300, 301}) {
         for (const auto& b : {batching{1, false}, batching{7, true}, batching{64, false}}) {

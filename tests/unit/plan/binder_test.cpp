@@ -27,8 +27,8 @@ class catalog {
                "1,2,3.0,4.0,0.05,0.01,N,O,1996-03-13\n");
     dir_.write("orders.csv", "o_orderkey,o_custkey,o_orderpriority,o_totalprice\n1,2,1-URGENT,3.5\n");
     std::filesystem::create_directories(dir_ / "subdir");
-    nation_ = std::make_shared<table>(
-        "nation", schema({{"n_nationkey", type_id::int64}, {"n_name", type_id::string}}), std::vector<batch>{});
+    nation_ = std::make_shared<table>("nation", schema({{"n_nationkey", type_id::int64}, {"n_name", type_id::string}}),
+                                      std::vector<batch>{});
     ctx_.data_dir = dir_.path();
     ctx_.find_table = [this](std::string_view name) -> table_ptr { return name == "nation" ? nation_ : nullptr; };
     ctx_.table_names = {"nation"};
@@ -147,9 +147,9 @@ TEST_CASE("output schemas: project, aggregate result types, join concatenation, 
 
   auto a = bind(lineitem()
                     .aggregate({col("l_returnflag")},
-                               {sum(col("l_orderkey"), "si"), sum(col("l_quantity"), "sf"), avg(col("l_orderkey"), "av"),
-                                min(col("l_shipdate"), "mn"), max(col("l_partkey"), "mx"), count(col("l_tax"), "c"),
-                                count_star("cs"), count_distinct(col("l_shipdate"), "cd")})
+                               {sum(col("l_orderkey"), "si"), sum(col("l_quantity"), "sf"),
+                                avg(col("l_orderkey"), "av"), min(col("l_shipdate"), "mn"), max(col("l_partkey"), "mx"),
+                                count(col("l_tax"), "c"), count_star("cs"), count_distinct(col("l_shipdate"), "cd")})
                     .build("a"),
                 c.ctx());
   CHECK(a->output == schema({{"l_returnflag", type_id::string},
@@ -171,14 +171,18 @@ TEST_CASE("output schemas: project, aggregate result types, join concatenation, 
                     .hash_join(orders({"o_orderkey", "o_totalprice"}), {col("l_orderkey")}, {col("o_orderkey")})
                     .build("j"),
                 c.ctx());
-  CHECK(j->output == schema({{"l_orderkey", type_id::int64},
-                             {"o_orderkey", type_id::int64},
-                             {"o_totalprice", type_id::float64}}));
+  CHECK(j->output ==
+        schema({{"l_orderkey", type_id::int64}, {"o_orderkey", type_id::int64}, {"o_totalprice", type_id::float64}}));
   CHECK(j->probe_keys[0].column == 0);
   CHECK(j->build_keys[0].column == 0);
 
-  auto l = bind(lineitem({"l_tax"}).filter(col("l_tax") > lit(0)).sort({desc(col("l_tax"))}).top_k({asc(col("l_tax"))}, 3)
-                    .distinct().limit(5, 2).build("l"),
+  auto l = bind(lineitem({"l_tax"})
+                    .filter(col("l_tax") > lit(0))
+                    .sort({desc(col("l_tax"))})
+                    .top_k({asc(col("l_tax"))}, 3)
+                    .distinct()
+                    .limit(5, 2)
+                    .build("l"),
                 c.ctx());
   CHECK(l->output == schema({{"l_tax", type_id::float64}}));
   CHECK(l->limit == 5);
@@ -326,14 +330,16 @@ TEST_CASE("an unknown table is reported with the registered tables") {
 
 TEST_CASE("duplicate output names are reported naming both positions") {
   catalog c;
-  CHECK(bind_error(lineitem().project({{col("l_tax"), "x"}, {col("l_orderkey"), ""}, {col("l_discount"), "x"}}).build("x"),
-                   c.ctx()) == "plan.exprs[2].as: duplicate output name 'x' (also exprs[0])");
+  CHECK(bind_error(
+            lineitem().project({{col("l_tax"), "x"}, {col("l_orderkey"), ""}, {col("l_discount"), "x"}}).build("x"),
+            c.ctx()) == "plan.exprs[2].as: duplicate output name 'x' (also exprs[0])");
   CHECK(bind_error(lineitem().aggregate({col("l_returnflag")}, {count_star("l_returnflag")}).build("x"), c.ctx()) ==
         "plan.aggregates[0].as: duplicate output name 'l_returnflag' (also group_by[0])");
   CHECK(bind_error(lineitem({"l_tax", "l_tax"}).build("x"), c.ctx()) ==
         "plan.columns[1]: duplicate output name 'l_tax' (also columns[0])");
-  CHECK(bind_error(plan_builder::csv_scan("orders.csv", schema({{"a", type_id::int64}, {"a", type_id::string}})).build("x"),
-                   c.ctx()) == "plan.schema[1].name: duplicate column name 'a' (also schema[0])");
+  CHECK(bind_error(
+            plan_builder::csv_scan("orders.csv", schema({{"a", type_id::int64}, {"a", type_id::string}})).build("x"),
+            c.ctx()) == "plan.schema[1].name: duplicate column name 'a' (also schema[0])");
   CHECK(bind_error(lineitem({"l_orderkey", "l_tax"})
                        .hash_join(lineitem({"l_partkey", "l_tax"}), {col("l_orderkey")}, {col("l_partkey")})
                        .build("x"),
@@ -344,8 +350,9 @@ TEST_CASE("duplicate output names are reported naming both positions") {
 
 TEST_CASE("hash_join keys: counts must match and be at least one, types must be equal") {
   catalog c;
-  CHECK(bind_error(lineitem().hash_join(orders(), {col("l_orderkey"), col("l_partkey")}, {col("o_orderkey")}).build("x"),
-                   c.ctx()) == "plan: join key count mismatch: 2 probe_keys, 1 build_keys");
+  CHECK(
+      bind_error(lineitem().hash_join(orders(), {col("l_orderkey"), col("l_partkey")}, {col("o_orderkey")}).build("x"),
+                 c.ctx()) == "plan: join key count mismatch: 2 probe_keys, 1 build_keys");
   CHECK(bind_error(lineitem().hash_join(orders(), {}, {}).build("x"), c.ctx()) ==
         "plan.probe_keys: hash_join needs at least one key");
   CHECK(bind_error(lineitem().hash_join(orders(), {col("l_orderkey")}, {col("o_orderpriority")}).build("x"), c.ctx()) ==
@@ -361,7 +368,8 @@ TEST_CASE("negative limits and offsets are rejected") {
   catalog c;
   CHECK(bind_error(lineitem().limit(-1).build("x"), c.ctx()) == "plan.limit: must be >= 0, got -1");
   CHECK(bind_error(lineitem().limit(1, -3).build("x"), c.ctx()) == "plan.offset: must be >= 0, got -3");
-  CHECK(bind_error(lineitem().top_k({asc(col("l_tax"))}, -2).build("x"), c.ctx()) == "plan.limit: must be >= 0, got -2");
+  CHECK(bind_error(lineitem().top_k({asc(col("l_tax"))}, -2).build("x"), c.ctx()) ==
+        "plan.limit: must be >= 0, got -2");
   CHECK(bind_error(lineitem().limit(0).build("x"), c.ctx()) == "(no error)");
 }
 
@@ -408,8 +416,8 @@ TEST_CASE("the error carries the path and the message separately, with the plan_
 }
 
 TEST_CASE("a registered table with two columns of one name is rejected") {
-  auto twice = std::make_shared<table>("twice", schema({{"a", type_id::int64}, {"a", type_id::string}}),
-                                       std::vector<batch>{});
+  auto twice =
+      std::make_shared<table>("twice", schema({{"a", type_id::int64}, {"a", type_id::string}}), std::vector<batch>{});
   bind_context ctx;
   ctx.find_table = [&](std::string_view) -> table_ptr { return twice; };
   CHECK(bind_error(plan_builder::table_scan("twice").build("x"), ctx) ==

@@ -70,9 +70,9 @@ expr disc_price() { return col("l_extendedprice") * (lit(1) - col("l_discount"))
 
 TEST_CASE("examples/plans/q1.json is Q1: filter, group by flag and status, sort") {
   plan built =
-      plan_builder::csv_scan("lineitem.csv", lineitem_schema(),
-                             {"l_quantity", "l_extendedprice", "l_discount", "l_tax", "l_returnflag", "l_linestatus",
-                              "l_shipdate"})
+      plan_builder::csv_scan(
+          "lineitem.csv", lineitem_schema(),
+          {"l_quantity", "l_extendedprice", "l_discount", "l_tax", "l_returnflag", "l_linestatus", "l_shipdate"})
           .filter(col("l_shipdate") <= lit("1998-09-02"))
           .aggregate({col("l_returnflag"), col("l_linestatus")},
                      {sum(col("l_quantity"), "sum_qty"), sum(col("l_extendedprice"), "sum_base_price"),

@@ -27,9 +27,7 @@ std::string with_plan(const std::string& node) { return R"({"name": "t", "plan":
 
 const char* const scan_json = R"({"op": "table_scan", "table": "t"})";
 
-schema small_schema() {
-  return schema({{"a", type_id::int64}, {"b", type_id::float64}, {"s", type_id::string}});
-}
+schema small_schema() { return schema({{"a", type_id::int64}, {"b", type_id::float64}, {"s", type_id::string}}); }
 
 // Every node kind and every expression kind, built in C++.
 plan everything_plan() {
@@ -37,8 +35,7 @@ plan everything_plan() {
   return plan_builder::csv_scan("data/x.csv", small_schema(), {"a", "b", "s"})
       .filter((col("a") + lit(1) - col("a") * lit(2) / lit(3) >= lit(0.5)) && ne(col("s"), lit("x")) &&
               (!(col("b") < null_literal()) || between(col("a"), lit(1), lit(9))) &&
-              in(col("s"), {lit("p"), lit("q")}) && eq(col("a"), lit(1)) && col("a") <= lit(2) &&
-              col("a") > lit(-3))
+              in(col("s"), {lit("p"), lit("q")}) && eq(col("a"), lit(1)) && col("a") <= lit(2) && col("a") > lit(-3))
       .project({{col("a"), ""}, {col("b") * lit(2.0), "b2"}, {col("s"), "s"}})
       .hash_join(std::move(build), {col("a")}, {col("k")})
       .aggregate({col("s")}, {sum(col("a"), "sa"), count(col("b2"), "cb"), count_star("n"), avg(col("v"), "av"),
@@ -61,9 +58,9 @@ TEST_CASE("to_json output parses back to an equal plan for every node and expres
 }
 
 TEST_CASE("constants keep their kind and exact value through a round trip") {
-  for (double d : {24.0, 0.1, 0.05, -0.0, 1e300, 5e-324, 123456789.125, 1e23, -2.5e-7,
-                   std::numeric_limits<double>::max(), std::numeric_limits<double>::infinity(),
-                   -std::numeric_limits<double>::infinity()}) {
+  for (double d :
+       {24.0, 0.1, 0.05, -0.0, 1e300, 5e-324, 123456789.125, 1e23, -2.5e-7, std::numeric_limits<double>::max(),
+        std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}) {
     plan p = plan_builder::table_scan("t").filter(col("x") < lit(d)).build("d");
     plan back = parse_plan(to_json(p));
     CAPTURE(d);
@@ -99,8 +96,8 @@ TEST_CASE("to_json refuses a NaN constant, which JSON cannot carry") {
 
 TEST_CASE("a JSON integer reads as int64, a number with fraction or exponent as double") {
   auto constant = [](const std::string& c) {
-    plan p = parse_plan(with_plan(R"({"op": "filter", "predicate": {"op": "<", "args": [{"col": "x"}, {"const": )" +
-                                  c + R"(}]}, "input": )" + scan_json + "}"));
+    plan p = parse_plan(with_plan(R"({"op": "filter", "predicate": {"op": "<", "args": [{"col": "x"}, {"const": )" + c +
+                                  R"(}]}, "input": )" + scan_json + "}"));
     return p.root.predicate->args[1].value;
   };
   CHECK(constant("5") == literal{std::int64_t{5}});
@@ -125,8 +122,7 @@ TEST_CASE("defaults: project names a bare column after it, sort order is asc, li
 TEST_CASE("the type aliases bigint, double and varchar read as int64, float64 and string") {
   plan p = parse_plan(with_plan(R"({"op": "csv_scan", "path": "x.csv", "schema": [
       {"name": "a", "type": "bigint"}, {"name": "b", "type": "double"}, {"name": "c", "type": "varchar"}]})"));
-  CHECK(p.root.file_schema ==
-        schema({{"a", type_id::int64}, {"b", type_id::float64}, {"c", type_id::string}}));
+  CHECK(p.root.file_schema == schema({{"a", type_id::int64}, {"b", type_id::float64}, {"c", type_id::string}}));
 }
 
 TEST_CASE("an unknown node operator is rejected with the list of operators") {
@@ -143,11 +139,10 @@ TEST_CASE("an unknown expression operator is rejected with the list of operators
 
 TEST_CASE("an unknown field is rejected naming the field and what the node takes") {
   CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicat": {"col": "a"}, "input": )") + scan_json +
-                              "}")) ==
-        "plan: unknown field 'predicat' (filter takes op, predicate, input)");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "sort", "keys": [{"expr": {"col": "a"}, "ordr": "asc"}], "input": )") +
-                              scan_json + "}")) ==
-        "plan.keys[0]: unknown field 'ordr' (a sort key takes expr, order)");
+                              "}")) == "plan: unknown field 'predicat' (filter takes op, predicate, input)");
+  CHECK(parse_error(
+            with_plan(std::string(R"({"op": "sort", "keys": [{"expr": {"col": "a"}, "ordr": "asc"}], "input": )") +
+                      scan_json + "}")) == "plan.keys[0]: unknown field 'ordr' (a sort key takes expr, order)");
   CHECK(parse_error(R"({"name": "x", "plna": {}})") == "plan: unknown field 'plna' (the top level takes name, plan)");
   CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicate": {"col": "a", "args": []}, "input": )") +
                               scan_json + "}")) ==
@@ -159,9 +154,9 @@ TEST_CASE("a missing required field is rejected naming the field") {
   CHECK(parse_error(R"({"name": "x"})") == "plan: missing field 'plan'");
   CHECK(parse_error(with_plan(std::string(R"({"op": "top_k", "keys": [], "input": )") + scan_json + "}")) ==
         "plan: missing field 'limit'");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "aggregate", "group_by": [], "aggregates": [{"fn": "sum", "as": "s"}], "input": )") +
-                              scan_json + "}")) ==
-        "plan.aggregates[0]: missing field 'arg'");
+  CHECK(parse_error(with_plan(
+            std::string(R"({"op": "aggregate", "group_by": [], "aggregates": [{"fn": "sum", "as": "s"}], "input": )") +
+            scan_json + "}")) == "plan.aggregates[0]: missing field 'arg'");
   CHECK(parse_error(with_plan(std::string(R"({"op": "project", "exprs": [{"expr": {"const": 1}}], "input": )") +
                               scan_json + "}")) ==
         "plan.exprs[0]: missing field 'as' (only a bare column reference may leave it out)");
@@ -172,26 +167,25 @@ TEST_CASE("wrong JSON types are rejected naming the expected and the actual kind
         "plan.limit: expected an integer, got string");
   CHECK(parse_error(with_plan(std::string(R"({"op": "limit", "limit": 10.5, "input": )") + scan_json + "}")) ==
         "plan.limit: expected an integer, got number");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "limit", "limit": 18446744073709551615, "input": )") +
-                              scan_json + "}")) ==
-        "plan.limit: integer out of range: 18446744073709551615");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "sort", "keys": [{"expr": {"col": "a"}, "order": "up"}], "input": )") +
-                              scan_json + "}")) ==
-        "plan.keys[0].order: expected \"asc\" or \"desc\", got \"up\"");
+  CHECK(parse_error(with_plan(std::string(R"({"op": "limit", "limit": 18446744073709551615, "input": )") + scan_json +
+                              "}")) == "plan.limit: integer out of range: 18446744073709551615");
+  CHECK(parse_error(
+            with_plan(std::string(R"({"op": "sort", "keys": [{"expr": {"col": "a"}, "order": "up"}], "input": )") +
+                      scan_json + "}")) == "plan.keys[0].order: expected \"asc\" or \"desc\", got \"up\"");
   CHECK(parse_error(with_plan(R"({"op": "csv_scan", "path": "x.csv", "schema": [{"name": "a", "type": "int64"},
       {"name": "b", "type": "int64"}, {"name": "c", "type": "int64"}, {"name": "d", "type": "int"}]})")) ==
         "plan.schema[3].type: unknown type 'int' (expected int64, float64, string, bigint, double or varchar)");
   CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicate": {"op": "and", "args": {}}, "input": )") +
-                              scan_json + "}")) ==
-        "plan.predicate.args: expected an array, got object");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicate": {"op": "=", "args": [{"col": "a"}, {"const": true}]}, "input": )") +
-                              scan_json + "}")) ==
-        "plan.predicate.args[1].const: expected a number, a string or null, got boolean");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicate": {"op": "=", "args": [{"col": 3}, {"const": 1}]}, "input": )") +
-                              scan_json + "}")) ==
-        "plan.predicate.args[0].col: expected a string, got integer");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicate": {"value": 1}, "input": )") + scan_json +
-                              "}")) ==
+                              scan_json + "}")) == "plan.predicate.args: expected an array, got object");
+  CHECK(parse_error(with_plan(
+            std::string(
+                R"({"op": "filter", "predicate": {"op": "=", "args": [{"col": "a"}, {"const": true}]}, "input": )") +
+            scan_json + "}")) == "plan.predicate.args[1].const: expected a number, a string or null, got boolean");
+  CHECK(parse_error(with_plan(
+            std::string(R"({"op": "filter", "predicate": {"op": "=", "args": [{"col": 3}, {"const": 1}]}, "input": )") +
+            scan_json + "}")) == "plan.predicate.args[0].col: expected a string, got integer");
+  CHECK(parse_error(
+            with_plan(std::string(R"({"op": "filter", "predicate": {"value": 1}, "input": )") + scan_json + "}")) ==
         "plan.predicate: expected an expression: an object with \"col\", \"const\" or \"op\"");
   CHECK(parse_error(with_plan(R"([1, 2])")) == "plan: expected an object, got array");
   CHECK(parse_error(R"([])") == "plan: expected an object with \"name\" and \"plan\", got array");
@@ -199,21 +193,25 @@ TEST_CASE("wrong JSON types are rejected naming the expected and the actual kind
 }
 
 TEST_CASE("an unknown aggregate function and count_star with an argument are rejected") {
-  CHECK(parse_error(with_plan(std::string(R"({"op": "aggregate", "group_by": [], "aggregates": [{"fn": "median", "arg": {"col": "a"}, "as": "m"}], "input": )") +
-                              scan_json + "}")) ==
-        "plan.aggregates[0].fn: unknown aggregate function 'median' (expected one of sum, count, count_star, avg, "
-        "min, max, count_distinct)");
-  CHECK(parse_error(with_plan(std::string(R"({"op": "aggregate", "group_by": [], "aggregates": [{"fn": "count_star", "arg": {"col": "a"}, "as": "n"}], "input": )") +
-                              scan_json + "}")) ==
-        "plan.aggregates[0].arg: count_star takes no argument");
+  CHECK(
+      parse_error(with_plan(
+          std::string(
+              R"({"op": "aggregate", "group_by": [], "aggregates": [{"fn": "median", "arg": {"col": "a"}, "as": "m"}], "input": )") +
+          scan_json + "}")) ==
+      "plan.aggregates[0].fn: unknown aggregate function 'median' (expected one of sum, count, count_star, avg, "
+      "min, max, count_distinct)");
+  CHECK(
+      parse_error(with_plan(
+          std::string(
+              R"({"op": "aggregate", "group_by": [], "aggregates": [{"fn": "count_star", "arg": {"col": "a"}, "as": "n"}], "input": )") +
+          scan_json + "}")) == "plan.aggregates[0].arg: count_star takes no argument");
 }
 
 TEST_CASE("invalid JSON syntax is reported with the line and column of the offending byte") {
   CHECK(parse_error("{\n  \"name\": \"x\",\n  \"plan\": {\"op\" 1}\n}") ==
         "plan: invalid JSON at line 3 column 17: syntax error");
   CHECK(parse_error("{\"name\": \"x\",\n \"plan\": {") == "plan: invalid JSON at line 2 column 11: incomplete JSON");
-  CHECK(parse_error("{\"plan\": {\"op\": \"distinct\"}}\n  x") ==
-        "plan: invalid JSON at line 2 column 3: extra data");
+  CHECK(parse_error("{\"plan\": {\"op\": \"distinct\"}}\n  x") == "plan: invalid JSON at line 2 column 3: extra data");
   CHECK(parse_error("") == "plan: invalid JSON at line 1 column 1: incomplete JSON");
 }
 
@@ -266,22 +264,24 @@ TEST_CASE("name functions give the JSON spellings") {
   CHECK(agg_fn_name(agg_fn::count_distinct) == "count_distinct");
 }
 
-
 TEST_CASE("a key repeated within one object is an error, not a silent overwrite") {
   CHECK(parse_error("{\"plan\": {\"op\": \"limit\", \"limit\": 1, \"limit\": 2}}") ==
         "plan: invalid JSON at line 1 column 44: duplicate key 'limit'");
   CHECK(parse_error("{\"\": 1, \"\": 2}") == "plan: invalid JSON at line 1 column 10: duplicate key ''");
   // The same key in different objects is fine.
-  CHECK(parse_error(with_plan(std::string(R"({"op": "limit", "limit": 1, "input": {"op": "limit", "limit": 2, "input": )") +
-                              scan_json + "}}")) == "(no error)");
+  CHECK(parse_error(
+            with_plan(std::string(R"({"op": "limit", "limit": 1, "input": {"op": "limit", "limit": 2, "input": )") +
+                      scan_json + "}}")) == "(no error)");
 }
 
 TEST_CASE("doubles read exactly as std::from_chars rounds them, long digit strings included") {
   // Boost.JSON 1.81 reads this one ulp off; the plan reader must not.
   for (const char* text : {"92233720357.68459", "92233720357.6845807", "0.07", "2.2250738585072014e-308",
                            "4.9406564584124654e-324", "1.7976931348623157e308", "123456789012345678901234567890.5"}) {
-    plan p = parse_plan(with_plan(std::string(R"({"op": "limit", "limit": 1, "input": {"op": "filter", "predicate": {"op": "<", "args": [{"col": "x"}, {"const": )") +
-                                  text + R"(}]}, "input": )" + scan_json + "}}"));
+    plan p = parse_plan(with_plan(
+        std::string(
+            R"({"op": "limit", "limit": 1, "input": {"op": "filter", "predicate": {"op": "<", "args": [{"col": "x"}, {"const": )") +
+        text + R"(}]}, "input": )" + scan_json + "}}"));
     double expected = 0;
     std::string_view sv(text);
     std::from_chars(sv.data(), sv.data() + sv.size(), expected);

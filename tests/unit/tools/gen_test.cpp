@@ -131,15 +131,14 @@ TEST_CASE("generate writes the same bytes as the Python oracle for small argumen
   constexpr std::int64_t two_to_40 = std::int64_t{1} << 40;
   std::vector<oracle_args> cases;
   for (const std::uint64_t rows : {1U, 7U, 1000U}) {
-    for (const std::int64_t seed : {std::int64_t{0}, std::int64_t{1}, std::int64_t{42}, std::int64_t{-5},
-                                    two_to_40}) {
+    for (const std::int64_t seed : {std::int64_t{0}, std::int64_t{1}, std::int64_t{42}, std::int64_t{-5}, two_to_40}) {
       cases.push_back({rows, seed, std::nullopt, std::nullopt});
     }
   }
-  cases.push_back({1000, 3, 1, 2});                // smallest legal key ranges
-  cases.push_back({1000, 9, 5000000, 7});          // parts far above rows
-  cases.push_back({7, 11, std::nullopt, 3});       // only customers given
-  cases.push_back({250, 12, 40, std::nullopt});    // only parts given
+  cases.push_back({1000, 3, 1, 2});              // smallest legal key ranges
+  cases.push_back({1000, 9, 5000000, 7});        // parts far above rows
+  cases.push_back({7, 11, std::nullopt, 3});     // only customers given
+  cases.push_back({250, 12, 40, std::nullopt});  // only parts given
   cases.push_back({1000, std::numeric_limits<std::int64_t>::min(), 100, 100});
   cases.push_back({1000, std::numeric_limits<std::int64_t>::max(), 1000000000000LL, 1000000000000LL});
 
@@ -172,8 +171,7 @@ TEST_CASE("generate writes the same bytes as the Python oracle for small argumen
 TEST_CASE("generate rejects rows < 1, parts < 1 and customers < 2 before touching the disk") {
   temp_dir dir;
   const fs::path out = dir.path() / "never";
-  auto options = [&](std::uint64_t rows, std::optional<std::int64_t> parts,
-                     std::optional<std::int64_t> customers) {
+  auto options = [&](std::uint64_t rows, std::optional<std::int64_t> parts, std::optional<std::int64_t> customers) {
     gen_options o;
     o.rows = rows;
     o.parts = parts;
