@@ -45,47 +45,6 @@ expr_op mirrored(expr_op op) noexcept {
   }
 }
 
-// Spelled here rather than with expr_op_name so messages do not depend on the plan parser.
-std::string_view symbol(expr_op op) noexcept {
-  switch (op) {
-    case expr_op::column:
-      return "col";
-    case expr_op::constant:
-      return "const";
-    case expr_op::add:
-      return "+";
-    case expr_op::sub:
-      return "-";
-    case expr_op::mul:
-      return "*";
-    case expr_op::div:
-      return "/";
-    case expr_op::eq:
-      return "=";
-    case expr_op::ne:
-      return "!=";
-    case expr_op::lt:
-      return "<";
-    case expr_op::le:
-      return "<=";
-    case expr_op::gt:
-      return ">";
-    case expr_op::ge:
-      return ">=";
-    case expr_op::and_:
-      return "and";
-    case expr_op::or_:
-      return "or";
-    case expr_op::not_:
-      return "not";
-    case expr_op::between:
-      return "between";
-    case expr_op::in:
-      return "in";
-  }
-  return "?";
-}
-
 // ---------------------------------------------------------------------------------------------
 // Operands: the value of a sub-expression over the live rows, without copying where possible.
 
@@ -389,7 +348,7 @@ operand eval_operand(const bound_expr& e, const batch& in) {
       return o;
     }
     default:
-      fail_internal("predicate '" + std::string(symbol(e.op)) + "' used as a value");
+      fail_internal("predicate '" + std::string(expr_op_name(e.op)) + "' used as a value");
   }
 }
 
@@ -465,7 +424,7 @@ void int_arith(Op op, expr_op which, const operand& a, const operand& b, column&
       for (std::size_t i = 0; i < live; ++i) {
         std::int64_t ignored = 0;
         if (!out.is_null(i) && op(l[i], r[i], &ignored)) {
-          throw std::overflow_error("integer overflow in " + std::string(symbol(which)));
+          throw std::overflow_error("integer overflow in " + std::string(expr_op_name(which)));
         }
       }
     });
@@ -1308,7 +1267,7 @@ void truth_of(const bound_expr& e, const batch& in, truth_vector& out) {
       return;
     }
     default:
-      fail_internal("value expression '" + std::string(symbol(e.op)) + "' used as a predicate");
+      fail_internal("value expression '" + std::string(expr_op_name(e.op)) + "' used as a predicate");
   }
 }
 

@@ -32,25 +32,11 @@ std::vector<operator_ptr> only(operator_ptr child) {
 
 sort_operator::sort_operator(const plan_detail::bound_node& node, operator_ptr child)
     : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
-  for (const auto& f : this->child(0).output_schema().fields()) {
-    input_types_.push_back(f.type);
-  }
-  for (const auto& k : node.keys) {
-    key_spec spec;
-    spec.expr = k.value;
-    spec.descending = k.descending;
-    if (k.value.op == expr_op::column) {
-      spec.input_column = k.value.column;
-    } else {
-      spec.computed = computed_types_.size();
-      computed_types_.push_back(k.value.type);
-    }
-    keys_.push_back(std::move(spec));
-  }
+  layout_ = keys::make_sort_key_layout(node.keys, this->child(0).output_schema());
 }
 
 std::unique_ptr<operator_state> sort_operator::make_state(execution_context&) const {
-  return std::make_unique<sort_state>(input_types_, computed_types_);
+  return std::make_unique<sort_state>(layout_.input_types, layout_.computed_types);
 }
 
 boost::asio::awaitable<std::optional<batch>> sort_operator::produce(execution_context& ctx) const {
@@ -58,7 +44,7 @@ boost::asio::awaitable<std::optional<batch>> sort_operator::produce(execution_co
   if (!st.sorted) {
     while (std::optional<batch> in = co_await child(0).next(ctx)) {
       const std::size_t n = in->live_rows();
-      for (const auto& k : keys_) {
+      for (const auto& k : layout_.keys) {
         if (!k.input_column) {
           const column_ptr v = evaluate(k.expr, *in);
           st.computed.append_column(k.computed, *v, nullptr, n);
@@ -68,7 +54,7 @@ boost::asio::awaitable<std::optional<batch>> sort_operator::produce(execution_co
       st.rows.append_live(*in);
     }
     std::vector<keys::order_key> order_keys;
-    for (const auto& k : keys_) {
+    for (const auto& k : layout_.keys) {
       const column& values = k.input_column ? st.rows.col(*k.input_column) : st.computed.col(k.computed);
       order_keys.push_back({&values, k.descending});
     }

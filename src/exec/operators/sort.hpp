@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "exec/keys/sort_key_spec.hpp"
 #include "exec/physical_operator.hpp"
 #include "plan/bound_plan.hpp"
 
@@ -17,22 +18,14 @@ class sort_operator final : public physical_operator {
 
   std::string_view name() const noexcept override { return "sort"; }
 
-  /// A sort key: a column of the input as is, or else an expression stored per row.
-  struct key_spec {
-    plan_detail::bound_expr expr;
-    bool descending = false;
-    std::optional<std::size_t> input_column;  // set when `expr` is a bare column reference
-    std::size_t computed = 0;                 // otherwise its index among the computed keys
-  };
+  using key_spec = keys::sort_key_spec;
 
  protected:
   std::unique_ptr<operator_state> make_state(execution_context& ctx) const override;
   boost::asio::awaitable<std::optional<batch>> produce(execution_context& ctx) const override;
 
  private:
-  std::vector<key_spec> keys_;
-  std::vector<type_id> input_types_;
-  std::vector<type_id> computed_types_;
+  keys::sort_key_layout layout_;
 };
 
 }  // namespace ftq::exec

@@ -94,25 +94,11 @@ top_k_operator::top_k_operator(const plan_detail::bound_node& node, operator_ptr
   }
   // Far beyond any input: keeps 2 * k from overflowing.
   k_ = std::min<std::uint64_t>(static_cast<std::uint64_t>(node.limit), std::uint64_t{1} << 48);
-  for (const auto& f : this->child(0).output_schema().fields()) {
-    input_types_.push_back(f.type);
-  }
-  for (const auto& k : node.keys) {
-    key_spec spec;
-    spec.expr = k.value;
-    spec.descending = k.descending;
-    if (k.value.op == expr_op::column) {
-      spec.input_column = k.value.column;
-    } else {
-      spec.computed = computed_types_.size();
-      computed_types_.push_back(k.value.type);
-    }
-    keys_.push_back(std::move(spec));
-  }
+  layout_ = keys::make_sort_key_layout(node.keys, this->child(0).output_schema());
 }
 
 std::unique_ptr<operator_state> top_k_operator::make_state(execution_context&) const {
-  return std::make_unique<top_k_state>(input_types_, computed_types_);
+  return std::make_unique<top_k_state>(layout_.input_types, layout_.computed_types);
 }
 
 boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_context& ctx) const {
@@ -125,14 +111,14 @@ boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_c
     if (!in) {
       st.input_done = true;
       if (st.rows.size() > 0) {
-        co_await compact(keys_, k_, st, ctx);
+        co_await compact(layout_.keys, k_, st, ctx);
       }
       break;
     }
     const std::size_t n = in->live_rows();
     std::vector<column_ptr> key_cols;
     std::vector<keys::order_key> batch_keys;
-    for (const auto& k : keys_) {
+    for (const auto& k : layout_.keys) {
       key_cols.push_back(evaluate(k.expr, *in));
       batch_keys.push_back({key_cols.back().get(), k.descending});
     }
@@ -142,7 +128,7 @@ boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_c
       st.picked.resize(n);
       std::iota(st.picked.begin(), st.picked.end(), std::uint32_t{0});
     } else {
-      pick_beating_bar(batch_keys, buffer_keys(keys_, st), static_cast<std::size_t>(k_ - 1), n, st);
+      pick_beating_bar(batch_keys, buffer_keys(layout_.keys, st), static_cast<std::size_t>(k_ - 1), n, st);
     }
     const std::size_t m = st.picked.size();
     if (m == 0) {
@@ -152,23 +138,23 @@ boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_c
     for (std::size_t j = 0; j < m; ++j) {
       st.phys[j] = in->row_at(st.picked[j]);
     }
-    for (std::size_t c = 0; c < input_types_.size(); ++c) {
+    for (std::size_t c = 0; c < layout_.input_types.size(); ++c) {
       st.rows.append_column(c, *in->columns[c], st.phys.data(), m);
     }
     st.rows.commit(m);
-    for (std::size_t k = 0; k < keys_.size(); ++k) {
-      if (!keys_[k].input_column) {
-        st.computed.append_column(keys_[k].computed, *key_cols[k], st.picked.data(), m);
+    for (std::size_t k = 0; k < layout_.keys.size(); ++k) {
+      if (!layout_.keys[k].input_column) {
+        st.computed.append_column(layout_.keys[k].computed, *key_cols[k], st.picked.data(), m);
       }
     }
     st.computed.commit(m);
     if (st.rows.size() > 2 * k_) {
-      co_await compact(keys_, k_, st, ctx);
+      co_await compact(layout_.keys, k_, st, ctx);
     }
-    if (keys_.empty() && st.rows.size() >= k_) {
+    if (layout_.keys.empty() && st.rows.size() >= k_) {
       // Without keys the first k rows are the result; the rest of the input cannot change it.
       st.input_done = true;
-      co_await compact(keys_, k_, st, ctx);
+      co_await compact(layout_.keys, k_, st, ctx);
     }
   }
 
@@ -183,7 +169,7 @@ boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_c
   std::iota(idx.begin(), idx.end(), static_cast<std::uint32_t>(from));
   batch out;
   out.rows = n;
-  for (std::size_t c = 0; c < input_types_.size(); ++c) {
+  for (std::size_t c = 0; c < layout_.input_types.size(); ++c) {
     out.columns.push_back(st.rows.gather(c, idx.data(), n));
   }
   co_return out;
