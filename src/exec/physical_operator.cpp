@@ -12,6 +12,12 @@ void physical_operator::init_states(execution_context& ctx) const {
     c->init_states(ctx);
 }
 
+std::vector<std::unique_ptr<physical_operator>> physical_operator::one_child(std::unique_ptr<physical_operator> child) {
+  std::vector<std::unique_ptr<physical_operator>> children;
+  children.push_back(std::move(child));
+  return children;
+}
+
 std::size_t physical_operator::subtree_size() const noexcept {
   std::size_t n = 1;
   for (const auto& c : children_)

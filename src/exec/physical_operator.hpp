@@ -48,6 +48,8 @@ class physical_operator {
   virtual boost::asio::awaitable<std::optional<batch>> produce(execution_context& ctx) const = 0;
 
   physical_operator& child(std::size_t i) const { return *children_[i]; }
+  /// Wraps a unary operator's input for the constructor above.
+  static std::vector<std::unique_ptr<physical_operator>> one_child(std::unique_ptr<physical_operator> child);
 
  private:
   std::size_t id_;

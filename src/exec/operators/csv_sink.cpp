@@ -2,18 +2,8 @@
 
 namespace ftq::exec {
 
-namespace {
-
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> children;
-  children.push_back(std::move(child));
-  return children;
-}
-
-}  // namespace
-
 csv_sink_operator::csv_sink_operator(std::size_t id, std::filesystem::path out, operator_ptr child)
-    : physical_operator(id, "output_csv", schema{}, only(std::move(child))), out_(std::move(out)) {}
+    : physical_operator(id, "output_csv", schema{}, one_child(std::move(child))), out_(std::move(out)) {}
 
 std::unique_ptr<operator_state> csv_sink_operator::make_state(execution_context&) const {
   return std::make_unique<csv_sink_state>();

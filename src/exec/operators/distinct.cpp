@@ -14,16 +14,10 @@ struct distinct_state : operator_state {
   bool done = false;
 };
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 }  // namespace
 
 distinct_operator::distinct_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))) {
   for (const auto& f : this->child(0).output_schema().fields()) {
     types_.push_back(f.type);
   }

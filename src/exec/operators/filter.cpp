@@ -11,16 +11,10 @@ namespace {
 // A filter keeps nothing between batches; the state exists so every operator has one to snapshot.
 struct filter_state : operator_state {};
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 }  // namespace
 
 filter_operator::filter_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))) {
   if (!node.predicate) {
     throw error(errc::internal, node.path + ": filter without a predicate");
   }

@@ -94,12 +94,6 @@ type_id result_type(agg_fn fn, type_id arg) {
   return type_id::int64;
 }
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 // Folds v[i] into acc[group of row i] with `op`, skipping NULL rows. Ungrouped (gid null), the
 // running value stays in a register.
 template <class T, class Op>
@@ -397,7 +391,7 @@ column_ptr finish_aggregate(const output_spec& out, const std::vector<input_spec
 }  // namespace
 
 hash_aggregate_operator::hash_aggregate_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))), group_by_(node.group_by) {
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))), group_by_(node.group_by) {
   for (const auto& g : group_by_) {
     group_types_.push_back(g.type);
   }

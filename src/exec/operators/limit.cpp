@@ -12,16 +12,10 @@ struct limit_state : operator_state {
   bool done = false;          // the limit is reached or the child is exhausted
 };
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 }  // namespace
 
 limit_operator::limit_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))),
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))),
       limit_(node.limit),
       offset_(std::max<std::int64_t>(node.offset, 0)) {}
 

@@ -9,16 +9,10 @@ namespace {
 // A projection keeps nothing between batches; the state exists so every operator has one.
 struct project_state : operator_state {};
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 }  // namespace
 
 project_operator::project_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))), exprs_(node.exprs) {}
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))), exprs_(node.exprs) {}
 
 std::unique_ptr<operator_state> project_operator::make_state(execution_context&) const {
   return std::make_unique<project_state>();

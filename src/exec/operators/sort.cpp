@@ -22,16 +22,10 @@ struct sort_state : operator_state {
   std::size_t emitted = 0;           // entries of `order` produced so far
 };
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 }  // namespace
 
 sort_operator::sort_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))) {
   layout_ = keys::make_sort_key_layout(node.keys, this->child(0).output_schema());
 }
 

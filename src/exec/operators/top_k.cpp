@@ -32,12 +32,6 @@ struct top_k_state : operator_state {
   std::vector<std::uint32_t> phys;
 };
 
-std::vector<operator_ptr> only(operator_ptr child) {
-  std::vector<operator_ptr> v;
-  v.push_back(std::move(child));
-  return v;
-}
-
 std::vector<keys::order_key> buffer_keys(const std::vector<top_k_operator::key_spec>& specs, const top_k_state& st) {
   std::vector<keys::order_key> out;
   for (const auto& k : specs) {
@@ -88,7 +82,7 @@ boost::asio::awaitable<void> compact(const std::vector<top_k_operator::key_spec>
 }  // namespace
 
 top_k_operator::top_k_operator(const plan_detail::bound_node& node, operator_ptr child)
-    : physical_operator(node.id, node.path, node.output, only(std::move(child))) {
+    : physical_operator(node.id, node.path, node.output, one_child(std::move(child))) {
   if (node.limit < 0) {
     throw plan_error(node.path + ".limit", "top_k needs k >= 0, got " + std::to_string(node.limit));
   }
