@@ -8,21 +8,11 @@
 
 #include <ftq/error.hpp>
 
+#include "plan/plan_messages.hpp"
+
 namespace ftq::plan_detail {
 
 namespace {
-
-[[noreturn]] void fail(const std::string& path, std::string message) { throw plan_error(path, std::move(message)); }
-
-std::string in_quotes(std::string_view s) {
-  // Appended piecewise: GCC 12 flags the char + string concatenation with a false -Wrestrict.
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
-}
 
 std::string element(const std::string& path, std::string_view field, std::size_t i) {
   return path + "." + std::string(field) + "[" + std::to_string(i) + "]";

@@ -17,27 +17,19 @@
 // Boost.JSON header-only: this is the one translation unit of ftq that compiles its sources.
 #include <boost/json/src.hpp>
 
+#include "plan/plan_messages.hpp"
+
 namespace ftq {
 
 namespace {
 
 namespace json = boost::json;
+using plan_detail::fail;
+using plan_detail::in_quotes;
 
 // Deep enough for long left-nested arithmetic (two JSON levels per expression level), shallow
 // enough that every recursive walk over a parsed plan stays far from the stack limit.
 constexpr std::size_t max_json_depth = 256;
-
-[[noreturn]] void fail(const std::string& path, std::string message) { throw plan_error(path, std::move(message)); }
-
-std::string in_quotes(std::string_view s) {
-  // Appended piecewise: GCC 12 flags the char + string concatenation with a false -Wrestrict.
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
-}
 
 std::string json_kind_name(const json::value& v) {
   switch (v.kind()) {
