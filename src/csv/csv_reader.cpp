@@ -547,9 +547,13 @@ struct csv_reader::impl {
     fail_at(row_starts[r], row_lines[r], s.begin, message);
   }
 
-  void convert_int64(column& col, const field_span* s, std::size_t rows, std::size_t fc) const {
-    col.ints.resize(rows);
-    std::int64_t* const v = col.ints.data();
+  // Parses a numeric column (int64 into col.ints, float64 into col.doubles); an empty field is
+  // NULL, a quoted number is accepted, anything else fails with file:line:column.
+  template <class T, class Parse>
+  void convert_numbers(std::vector<T>& values, column& col, const field_span* s, std::size_t rows, std::size_t fc,
+                       Parse parse) const {
+    values.resize(rows);
+    T* const v = values.data();
     for (std::size_t r = 0; r < rows; ++r) {
       const char* b = s[r].begin;
       const char* e = s[r].end;
@@ -562,29 +566,7 @@ struct csv_reader::impl {
         ++b;
         --e;
       }
-      const parse_status st = parse_int64(b, e, v[r]);
-      if (st != parse_status::ok) {
-        fail_value(r, fc, s[r], st);
-      }
-    }
-  }
-
-  void convert_float64(column& col, const field_span* s, std::size_t rows, std::size_t fc) const {
-    col.doubles.resize(rows);
-    double* const v = col.doubles.data();
-    for (std::size_t r = 0; r < rows; ++r) {
-      const char* b = s[r].begin;
-      const char* e = s[r].end;
-      if (b == e) {
-        v[r] = 0;
-        col.set_null(r);
-        continue;
-      }
-      if (*b == '"') {
-        ++b;
-        --e;
-      }
-      const parse_status st = parse_double(b, e, v[r]);
+      const parse_status st = parse(b, e, v[r]);
       if (st != parse_status::ok) {
         fail_value(r, fc, s[r], st);
       }
@@ -643,10 +625,12 @@ struct csv_reader::impl {
       auto col = std::make_shared<column>(type);
       switch (type) {
         case type_id::int64:
-          convert_int64(*col, s, rows, fc);
+          convert_numbers(col->ints, *col, s, rows, fc,
+                          [](const char* b, const char* e, std::int64_t& out) { return parse_int64(b, e, out); });
           break;
         case type_id::float64:
-          convert_float64(*col, s, rows, fc);
+          convert_numbers(col->doubles, *col, s, rows, fc,
+                          [](const char* b, const char* e, double& out) { return parse_double(b, e, out); });
           break;
         case type_id::string:
           convert_string(*col, s, rows);
