@@ -85,13 +85,16 @@ int queries_command(int argc, char** argv) {
   std::string data_dir, plans_dir = "examples/plans", json_out, only;
   int runs = 5;
   std::size_t batch_rows = ftq::default_batch_rows;
-  flags.add_options()("help,h", "show this help")("data", po::value(&data_dir)->required(),
-                                                  "directory with lineitem.csv and orders.csv")(
-      "plans", po::value(&plans_dir)->default_value("examples/plans"), "directory of *.json plans")(
-      "queries", po::value(&only)->default_value("q1,q6,join,topk,distinct"), "comma-separated plan names")(
-      "runs", po::value(&runs)->default_value(5), "timed runs per query")(
-      "batch-rows", po::value(&batch_rows)->default_value(ftq::default_batch_rows), "rows per batch")(
-      "json", po::value(&json_out), "also write the timings as JSON to FILE");
+  // clang-format off
+  flags.add_options()
+      ("help,h", "show this help")
+      ("data", po::value(&data_dir)->required(), "directory with lineitem.csv and orders.csv")
+      ("plans", po::value(&plans_dir)->default_value("examples/plans"), "directory of *.json plans")
+      ("queries", po::value(&only)->default_value("q1,q6,join,topk,distinct"), "comma-separated plan names")
+      ("runs", po::value(&runs)->default_value(5), "timed runs per query")
+      ("batch-rows", po::value(&batch_rows)->default_value(ftq::default_batch_rows), "rows per batch")
+      ("json", po::value(&json_out), "also write the timings as JSON to FILE");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, flags), vm);

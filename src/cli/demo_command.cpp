@@ -16,6 +16,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/embedded_file.hpp"
+#include "cli/flags.hpp"
 #include "cli/progress_display.hpp"
 #include "tools/gen.hpp"
 #include "verify/result_compare.hpp"
@@ -77,25 +78,24 @@ int demo_command(int argc, char** argv) {
   std::string dir;
   std::size_t batch_rows = default_batch_rows;
   std::string progress = "auto";
-  flags.add_options()("help,h", "show this help")("rows", po::value(&rows)->default_value(100000),
-                                                  "lineitem rows to generate")(
-      "seed", po::value(&seed)->default_value(42), "generator seed")(
-      "dir", po::value(&dir), "working directory for data and results (default: $TMPDIR/ftq-demo-ROWS-SEED)")(
-      "batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")(
-      "progress", po::value(&progress)->default_value("auto"), "progress bars: auto, always, never");
+  // clang-format off
+  flags.add_options()
+      ("help,h", "show this help")
+      ("rows", po::value(&rows)->default_value(100000), "lineitem rows to generate")
+      ("seed", po::value(&seed)->default_value(42), "generator seed")
+      ("dir", po::value(&dir), "working directory for data and results (default: $TMPDIR/ftq-demo-ROWS-SEED)")
+      ("batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")
+      ("progress", po::value(&progress)->default_value("auto"), "progress bars: auto, always, never");
+  // clang-format on
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), vm);
-    if (vm.count("help")) {
-      std::cout << flags << "\n";
-      return exit_ok;
-    }
-    po::notify(vm);
-    if (rows < 1)
+  auto check = [&] {
+    if (rows < 1) {
       throw po::error("--rows must be >= 1");
-  } catch (const po::error& e) {
-    std::cerr << "ftq demo: " << e.what() << "\n\n" << flags << "\n";
-    return exit_usage;
+    }
+    check_progress_mode(progress);
+  };
+  if (auto stop = parse_flags("demo", argc, argv, flags, vm, {}, check)) {
+    return *stop;
   }
   std::filesystem::path work = dir;
   if (work.empty()) {
@@ -130,7 +130,7 @@ int demo_command(int argc, char** argv) {
   engine_options options;
   options.data_dir = data;
   options.batch_rows = batch_rows;
-  const bool show = progress == "always" || (progress == "auto" && progress_display::stderr_is_terminal());
+  const bool show = show_progress(progress);
 
   // All five at once on one thread.
   {

@@ -7,6 +7,7 @@
 #include <ftq/error.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/flags.hpp"
 #include "tools/gen.hpp"
 
 namespace po = boost::program_options;
@@ -23,23 +24,18 @@ int gen_command(int argc, char** argv) {
   std::int64_t parts = 0;
   std::int64_t customers = 0;
   std::string out;
-  flags.add_options()("help,h", "show this help")("rows", po::value(&rows)->required(),
-                                                  "exact number of lineitem rows (>= 1)")(
-      "seed", po::value(&seed)->default_value(42), "seed of Python's Mersenne Twister")(
-      "parts", po::value(&parts), "partkey range [1, parts]; default rows / 4")(
-      "customers", po::value(&customers), "custkey range [1, customers]; default rows / 40")(
-      "out", po::value(&out)->required(), "output directory (created if missing)");
+  // clang-format off
+  flags.add_options()
+      ("help,h", "show this help")
+      ("rows", po::value(&rows)->required(), "exact number of lineitem rows (>= 1)")
+      ("seed", po::value(&seed)->default_value(42), "seed of Python's Mersenne Twister")
+      ("parts", po::value(&parts), "partkey range [1, parts]; default rows / 4")
+      ("customers", po::value(&customers), "custkey range [1, customers]; default rows / 40")
+      ("out", po::value(&out)->required(), "output directory (created if missing)");
+  // clang-format on
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, flags), vm);
-    if (vm.count("help")) {
-      std::cout << flags << "\n";
-      return exit_ok;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "ftq gen: " << e.what() << "\n\n" << flags << "\n";
-    return exit_usage;
+  if (auto stop = parse_flags("gen", argc, argv, flags, vm)) {
+    return *stop;
   }
   if (rows < 1) {
     std::cerr << "ftq gen: --rows must be >= 1\n";

@@ -14,6 +14,7 @@
 #include <ftq/plan.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/flags.hpp"
 #include "cli/progress_display.hpp"
 
 namespace po = boost::program_options;
@@ -31,32 +32,27 @@ int run_command(int argc, char** argv) {
   std::string out;
   std::size_t batch_rows = default_batch_rows;
   std::string progress = "auto";
-  flags.add_options()("help,h", "show this help")("plan", po::value(&plan_path)->required(),
-                                                  "the JSON plan (also the first positional argument)")(
-      "data", po::value(&data_dir)->default_value("."), "directory that relative table paths resolve against")(
-      "out", po::value(&out), "result CSV file (required unless --explain)")(
-      "batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")(
-      "progress", po::value(&progress)->default_value("auto"),
-      "progress bar on stderr: auto (when stderr is a terminal), always, never")(
-      "explain", "print the compiled operator tree and exit");
+  // clang-format off
+  flags.add_options()
+      ("help,h", "show this help")
+      ("plan", po::value(&plan_path)->required(), "the JSON plan (also the first positional argument)")
+      ("data", po::value(&data_dir)->default_value("."), "directory that relative table paths resolve against")
+      ("out", po::value(&out), "result CSV file (required unless --explain)")
+      ("batch-rows", po::value(&batch_rows)->default_value(default_batch_rows), "rows per batch")
+      ("progress", po::value(&progress)->default_value("auto"), "progress bar on stderr: auto (when stderr is a terminal), always, never")
+      ("explain", "print the compiled operator tree and exit");
+  // clang-format on
   po::positional_options_description positional;
   positional.add("plan", 1);
   po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(flags).positional(positional).run(), vm);
-    if (vm.count("help")) {
-      std::cout << flags << "\n";
-      return exit_ok;
-    }
-    po::notify(vm);
-    if (!vm.count("explain") && out.empty())
+  auto check = [&] {
+    if (!vm.count("explain") && out.empty()) {
       throw po::error("the option '--out' is required");
-    if (progress != "auto" && progress != "always" && progress != "never") {
-      throw po::error("--progress must be auto, always or never");
     }
-  } catch (const po::error& e) {
-    std::cerr << "ftq run: " << e.what() << "\n\n" << flags << "\n";
-    return exit_usage;
+    check_progress_mode(progress);
+  };
+  if (auto stop = parse_flags("run", argc, argv, flags, vm, positional, check)) {
+    return *stop;
   }
 
   std::ifstream in(plan_path, std::ios::binary);
@@ -92,7 +88,7 @@ int run_command(int argc, char** argv) {
     return exit_ok;
   }
 
-  const bool show = progress == "always" || (progress == "auto" && progress_display::stderr_is_terminal());
+  const bool show = show_progress(progress);
   progress_display display(show);
   display.add(q->name(), q);
   std::exception_ptr failure;

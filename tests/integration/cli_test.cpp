@@ -73,6 +73,12 @@ TEST_CASE("unknown commands and flags exit 2 with a message") {
   auto c = run_ftq("gen --out /tmp/x");
   CHECK(c.status == 2);
   CHECK(c.out.find("rows") != std::string::npos);
+  for (const char* cmd : {"run x.json --out r.csv --progress sometimes", "demo --progress sometimes"}) {
+    CAPTURE(cmd);
+    auto d = run_ftq(cmd);
+    CHECK(d.status == 2);
+    CHECK(d.out.find("--progress must be auto, always or never") != std::string::npos);
+  }
 }
 
 TEST_CASE("ftq run writes the result; a bad plan exits 3 naming where in the plan it is") {
