@@ -33,11 +33,40 @@ struct engine_options {
   std::chrono::microseconds yield_interval{2000};
 };
 
+class checkpoint_manager;
+
+/// When a query takes checkpoints, and where (see ftq/checkpoint.hpp).
+struct checkpoint_schedule {
+  /// Null: the query takes no checkpoints.
+  std::shared_ptr<checkpoint_manager> manager{};
+  /// Names the query's checkpoints (a directory under the manager's). Empty:
+  /// "<plan name>-<first 16 hex digits of the plan's SHA-256>", stable across runs of one plan.
+  std::string query_id{};
+  /// A checkpoint after every this many rows scanned (0: not by rows).
+  std::uint64_t every_rows = 0;
+  /// A checkpoint after this much time (0: not by time). With neither set, every 1M rows.
+  std::chrono::milliseconds interval{0};
+};
+
 /// Per-query options.
 struct query_options {
   /// Write the result to this CSV file (atomically: a temp file renamed into place when the
   /// query succeeds). Empty: keep the result in memory in query_result::batches.
-  std::filesystem::path output_csv;
+  std::filesystem::path output_csv{};
+  checkpoint_schedule checkpoints{};
+};
+
+/// What a query's checkpointing has done so far.
+struct checkpoint_stats {
+  std::uint64_t commits = 0;   // checkpoints committed
+  std::uint64_t deltas = 0;    // of which incremental
+  std::uint64_t failures = 0;  // commits that failed (the query went on; the next one retries)
+  std::uint64_t last_epoch = 0;
+  std::uint64_t last_raw_bytes = 0;
+  std::uint64_t last_stored_bytes = 0;
+  bool last_delta = false;
+  std::chrono::nanoseconds last_commit_time{0};  // serialize + durable write of the last one
+  std::string last_error;                        // what() of the last failure
 };
 
 enum class query_state { prepared, running, succeeded, failed, cancelled };
@@ -74,6 +103,10 @@ class query {
   void cancel() noexcept;
   /// The operator tree as text, one operator per line with its plan path ("EXPLAIN").
   std::string explain() const;
+  /// The id its checkpoints are filed under (empty when it takes none).
+  const std::string& checkpoint_id() const noexcept;
+  /// A copy of its checkpointing counters; safe while it runs.
+  checkpoint_stats checkpoints() const;
 
   struct impl;
   explicit query(std::unique_ptr<impl> p);

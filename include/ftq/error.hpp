@@ -17,6 +17,16 @@ enum class errc {
   io_failed,         // a read or write of a data or result file failed
   query_cancelled,   // the query was cancelled before it finished
   internal,          // a broken invariant inside ftq (a bug)
+  // Checkpoints (see docs/checkpoint-format.md).
+  checkpoint_corrupt,              // a checksum, length or structure check failed: torn, truncated or bit-rotted
+  checkpoint_tampered,             // the AES-GCM tag did not verify with the right key: the bytes were altered
+  checkpoint_wrong_key,            // the file was encrypted with another key (its key id differs)
+  checkpoint_key_missing,          // the file is encrypted and no key was given
+  checkpoint_key_invalid,          // a key file or variable is unusable: wrong length, not hex, mode not 0600
+  checkpoint_plan_mismatch,        // the checkpoint belongs to another plan
+  checkpoint_version_unsupported,  // written by a newer (or unknown) format or state version
+  checkpoint_not_found,            // no complete checkpoint exists for the query
+  io_backend_unavailable,          // FTQ_IO_BACKEND forced a backend this machine cannot use
 };
 
 const std::error_category& ftq_category() noexcept;
@@ -68,6 +78,28 @@ class io_error : public error {
 
  private:
   std::string path_;
+};
+
+/// A checkpoint that cannot be written or read back. what() names everything known of where:
+/// "<path>: epoch 7: operator 3: offset 4096: <message>" (unknown parts are left out).
+class checkpoint_error : public error {
+ public:
+  static constexpr std::uint64_t unknown = UINT64_MAX;
+
+  checkpoint_error(std::error_code code, std::string path, std::string message, std::uint64_t epoch = unknown,
+                   std::uint64_t operator_id = unknown, std::uint64_t offset = unknown);
+  const std::string& path() const noexcept { return path_; }
+  const std::string& message() const noexcept { return message_; }
+  std::uint64_t epoch() const noexcept { return epoch_; }
+  std::uint64_t operator_id() const noexcept { return operator_id_; }
+  std::uint64_t offset() const noexcept { return offset_; }
+
+ private:
+  std::string path_;
+  std::string message_;
+  std::uint64_t epoch_;
+  std::uint64_t operator_id_;
+  std::uint64_t offset_;
 };
 
 }  // namespace ftq

@@ -13,5 +13,6 @@ inline constexpr int exit_bad_plan = 3;
 int gen_command(int argc, char** argv);
 int run_command(int argc, char** argv);
 int demo_command(int argc, char** argv);
+int checkpoints_command(int argc, char** argv);
 
 }  // namespace ftq::cli

@@ -1,5 +1,6 @@
 #include "cli/flags.hpp"
 
+#include <charconv>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -33,6 +34,41 @@ void check_progress_mode(const std::string& mode) {
   if (mode != "auto" && mode != "always" && mode != "never") {
     throw po::error("--progress must be auto, always or never");
   }
+}
+
+std::chrono::milliseconds parse_duration(const std::string& text, std::string_view flag) {
+  std::uint64_t value = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  auto [p, ec] = std::from_chars(first, last, value);
+  const std::string_view unit(p, static_cast<std::size_t>(last - p));
+  const std::uint64_t limit = std::uint64_t{1} << 40;
+  if (ec != std::errc() || p == first || value == 0 || value > limit) {
+    throw po::error(std::string(flag) + " must be a positive duration such as 500ms, 2s or 1m, not '" + text + "'");
+  }
+  if (unit == "ms") {
+    return std::chrono::milliseconds(value);
+  }
+  if (unit == "s") {
+    return std::chrono::seconds(value);
+  }
+  if (unit == "m") {
+    return std::chrono::minutes(value);
+  }
+  throw po::error(std::string(flag) + " needs a unit (ms, s or m): '" + text + "'");
+}
+
+checkpoint_compression parse_compression_flag(const std::string& name) {
+  if (name == "zstd") {
+    return checkpoint_compression::zstd;
+  }
+  if (name == "lz4") {
+    return checkpoint_compression::lz4;
+  }
+  if (name == "none") {
+    return checkpoint_compression::none;
+  }
+  throw po::error("--compression must be zstd, lz4 or none, not '" + name + "'");
 }
 
 bool show_progress(const std::string& mode) {

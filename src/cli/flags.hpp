@@ -2,12 +2,15 @@
 /// Parses a subcommand's flags the same way for every ftq command: --help prints the flags and
 /// exits 0; a bad flag prints the error and the flags and exits 2.
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include <boost/program_options.hpp>
+
+#include <ftq/checkpoint.hpp>
 
 namespace ftq::cli {
 
@@ -19,6 +22,12 @@ std::optional<int> parse_flags(std::string_view command, int argc, char** argv,
                                boost::program_options::variables_map& vm,
                                const boost::program_options::positional_options_description& positional = {},
                                const std::function<void()>& check = {});
+
+/// Parses a duration flag: a number with unit ms, s or m ("500ms", "2s", "1m"). Throws
+/// boost::program_options::error naming `flag` otherwise.
+std::chrono::milliseconds parse_duration(const std::string& text, std::string_view flag);
+/// Parses --compression: zstd, lz4 or none.
+checkpoint_compression parse_compression_flag(const std::string& name);
 
 /// Throws unless `mode` is auto, always or never (the --progress flag).
 void check_progress_mode(const std::string& mode);

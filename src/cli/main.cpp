@@ -14,9 +14,10 @@ constexpr const char* usage_text =
     "Runs query plans as coroutines over columnar batches.\n"
     "\n"
     "commands:\n"
-    "  gen     write the deterministic TPC-H-like lineitem.csv and orders.csv\n"
-    "  run     run a JSON plan and write its result as CSV\n"
-    "  demo    generate data, run the five example queries at once, verify them\n"
+    "  gen          write the deterministic TPC-H-like lineitem.csv and orders.csv\n"
+    "  run          run a JSON plan and write its result as CSV\n"
+    "  demo         generate data, run the five example queries at once, verify them\n"
+    "  checkpoints  list (and --verify) the checkpoints in a directory\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help (ftq COMMAND --help shows a command's flags)\n"
@@ -46,6 +47,8 @@ int main(int argc, char** argv) {
     return ftq::cli::run_command(argc - 1, argv + 1);
   if (command == "demo")
     return ftq::cli::demo_command(argc - 1, argv + 1);
+  if (command == "checkpoints")
+    return ftq::cli::checkpoints_command(argc - 1, argv + 1);
   std::fprintf(stderr, "ftq: unknown command '%s'\n\n%s", argv[1], usage_text);
   return ftq::cli::exit_usage;
 }

@@ -19,6 +19,24 @@ class ftq_error_category final : public std::error_category {
         return "query cancelled";
       case errc::internal:
         return "internal error";
+      case errc::checkpoint_corrupt:
+        return "checkpoint corrupt";
+      case errc::checkpoint_tampered:
+        return "checkpoint failed authentication (altered)";
+      case errc::checkpoint_wrong_key:
+        return "checkpoint encrypted with another key";
+      case errc::checkpoint_key_missing:
+        return "checkpoint is encrypted and no key was given";
+      case errc::checkpoint_key_invalid:
+        return "invalid checkpoint key";
+      case errc::checkpoint_plan_mismatch:
+        return "checkpoint belongs to another plan";
+      case errc::checkpoint_version_unsupported:
+        return "unsupported checkpoint format version";
+      case errc::checkpoint_not_found:
+        return "no checkpoint found";
+      case errc::io_backend_unavailable:
+        return "I/O backend unavailable";
     }
     return "unknown ftq error " + std::to_string(value);
   }
@@ -44,5 +62,33 @@ csv_error::csv_error(std::string file, std::uint64_t line, std::uint64_t column,
 
 io_error::io_error(std::string path, std::error_code code, const std::string& doing)
     : error(code, path + ": " + doing + ": " + code.message()), path_(std::move(path)) {}
+
+namespace {
+
+std::string checkpoint_what(const std::string& path, const std::string& message, std::uint64_t epoch,
+                            std::uint64_t operator_id, std::uint64_t offset) {
+  std::string w = path.empty() ? std::string("checkpoint") : path;
+  if (epoch != checkpoint_error::unknown) {
+    w += ": epoch " + std::to_string(epoch);
+  }
+  if (operator_id != checkpoint_error::unknown) {
+    w += ": operator " + std::to_string(operator_id);
+  }
+  if (offset != checkpoint_error::unknown) {
+    w += ": offset " + std::to_string(offset);
+  }
+  return w + ": " + message;
+}
+
+}  // namespace
+
+checkpoint_error::checkpoint_error(std::error_code code, std::string path, std::string message, std::uint64_t epoch,
+                                   std::uint64_t operator_id, std::uint64_t offset)
+    : error(code, checkpoint_what(path, message, epoch, operator_id, offset)),
+      path_(std::move(path)),
+      message_(std::move(message)),
+      epoch_(epoch),
+      operator_id_(operator_id),
+      offset_(offset) {}
 
 }  // namespace ftq

@@ -63,6 +63,10 @@ query_progress_snapshot query::progress() const noexcept {
 }
 
 void query::cancel() noexcept { impl_->context->cancel(); }
+const std::string& query::checkpoint_id() const noexcept { return impl_->checkpoint_id; }
+checkpoint_stats query::checkpoints() const {
+  return impl_->checkpointer ? impl_->checkpointer->stats() : checkpoint_stats{};
+}
 
 namespace {
 
@@ -134,6 +138,15 @@ query_ptr engine::prepare(const plan& p, query_options options) {
   q->progress = std::make_shared<exec::query_progress>();
   q->context = std::make_unique<exec::execution_context>(
       impl_->executor, impl_->options.batch_rows, q->root->subtree_size(), q->progress, impl_->options.yield_interval);
+  if (const checkpoint_schedule& cs = q->options.checkpoints; cs.manager) {
+    const std::string json = to_json(p);
+    q->checkpoint_id = cs.query_id.empty()
+                           ? engine_detail::default_checkpoint_id(q->name, json, q->options.output_csv.string())
+                           : cs.query_id;
+    q->checkpointer =
+        std::make_unique<engine_detail::query_checkpointer>(cs, q->checkpoint_id, engine_detail::plan_hash(json));
+    q->context->set_checkpoint_trigger(q->checkpointer.get());
+  }
   return std::make_shared<query>(std::move(q));
 }
 
@@ -147,8 +160,12 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   query_result result;
   result.columns = qi.bound->output;
   auto& ctx = *qi.context;
+  std::exception_ptr failure;  // rethrown after cleanup (co_await is not allowed in a handler)
   try {
     qi.root->init_states(ctx);
+    if (qi.checkpointer) {
+      co_await qi.checkpointer->start(ctx);
+    }
     while (auto b = co_await qi.root->next(ctx)) {
       result.rows += b->live_rows();
       qi.progress->rows_out.store(result.rows, std::memory_order_relaxed);
@@ -159,10 +176,24 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
     }
   } catch (const error& e) {
     qi.state = e.code() == make_error_code(errc::query_cancelled) ? query_state::cancelled : query_state::failed;
-    throw;
+    failure = std::current_exception();
   } catch (...) {
     qi.state = query_state::failed;
-    throw;
+    failure = std::current_exception();
+  }
+  if (failure) {
+    if (qi.checkpointer) {
+      // Keep what a later run resumes from; only retention applies. A cleanup failure must not
+      // mask the query's own error.
+      try {
+        co_await qi.checkpointer->finish(false);
+      } catch (const std::exception&) {
+      }
+    }
+    std::rethrow_exception(failure);
+  }
+  if (qi.checkpointer) {
+    co_await qi.checkpointer->finish(true);
   }
   qi.state = query_state::succeeded;
   result.elapsed = std::chrono::steady_clock::now() - started;

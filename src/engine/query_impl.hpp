@@ -7,6 +7,7 @@
 
 #include <ftq/engine.hpp>
 
+#include "engine/query_checkpointer.hpp"
 #include "exec/execution_context.hpp"
 #include "exec/physical_operator.hpp"
 #include "plan/bound_plan.hpp"
@@ -22,6 +23,8 @@ struct query::impl {
   std::shared_ptr<exec::query_progress> progress;
   std::unique_ptr<exec::execution_context> context;
   std::atomic<query_state> state{query_state::prepared};
+  std::unique_ptr<engine_detail::query_checkpointer> checkpointer;  // null: no checkpoints
+  std::string checkpoint_id;
 };
 
 }  // namespace ftq

@@ -12,11 +12,42 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "exec/state/state_io.hpp"
+
 namespace ftq::exec {
 
-/// Base of every operator's mutable execution state. Later issues snapshot and restore these.
+/// Base of every operator's mutable execution state: everything an operator needs to continue
+/// exactly where it was, which it can snapshot to msgpack and restore (exec/state/state_io.hpp).
+/// Snapshots are taken only between batches (see physical_operator::next), never mid-batch.
 struct operator_state {
   virtual ~operator_state() = default;
+
+  /// Packs the state. With `requested` == delta, a state that has a committed snapshot and
+  /// supports deltas packs only what was added or changed since it; otherwise it packs all of
+  /// itself. Returns the kind it packed.
+  virtual snapshot_kind save(state_packer& out, snapshot_kind requested) const = 0;
+  /// Restores from a section save() packed: a full snapshot replaces the state (which starts as
+  /// make_state() left it), a delta applies on top of the state restored so far. Throws
+  /// checkpoint_error (corrupt or unsupported version) for a section it cannot read.
+  virtual void load(const msgpack::object& in, snapshot_kind kind) = 0;
+  /// The last save() is durable: later deltas are relative to it. Restoring counts as a commit.
+  virtual void snapshot_committed() {}
+  /// Roughly how many bytes a full snapshot packs, to weigh a delta against a full one.
+  virtual std::uint64_t snapshot_size_hint() const { return 0; }
+};
+
+class execution_context;
+
+/// Takes a query's checkpoints. physical_operator::next() asks it between batches, where every
+/// operator up the call stack has folded all the batches it received, so the states it
+/// snapshots there form a consistent cut of the whole query.
+class checkpoint_trigger {
+ public:
+  virtual ~checkpoint_trigger() = default;
+  /// Whether a checkpoint is due; called once per batch per operator, so it must be cheap.
+  virtual bool due(const execution_context& ctx) noexcept = 0;
+  /// Snapshots every operator state of `ctx` and commits them.
+  virtual boost::asio::awaitable<void> take(execution_context& ctx) = 0;
 };
 
 /// Counters one query publishes while it runs; read from any thread.
@@ -43,6 +74,7 @@ class execution_context {
   const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
   std::size_t batch_rows() const noexcept { return batch_rows_; }
   query_progress& progress() noexcept { return *progress_; }
+  const query_progress& progress() const noexcept { return *progress_; }
 
   void set_state(std::size_t operator_id, std::unique_ptr<operator_state> state);
   template <class State>
@@ -66,6 +98,12 @@ class execution_context {
 
   std::chrono::microseconds yield_interval() const noexcept { return yield_interval_; }
 
+  /// Number of operators (and so of states); operator ids are [0, operator_count()).
+  std::size_t operator_count() const noexcept { return states_.size(); }
+  /// Installs the query's checkpoint trigger (null: no checkpoints). Not owned.
+  void set_checkpoint_trigger(checkpoint_trigger* trigger) noexcept { trigger_ = trigger; }
+  checkpoint_trigger* trigger() const noexcept { return trigger_; }
+
   static constexpr std::chrono::microseconds default_yield_interval{2000};
 
  private:
@@ -78,6 +116,7 @@ class execution_context {
   std::chrono::microseconds yield_interval_;
   std::chrono::steady_clock::time_point last_yield_;
   std::uint64_t yields_ = 0;
+  checkpoint_trigger* trigger_ = nullptr;
 };
 
 }  // namespace ftq::exec

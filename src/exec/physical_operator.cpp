@@ -28,6 +28,10 @@ std::size_t physical_operator::subtree_size() const noexcept {
 boost::asio::awaitable<std::optional<batch>> physical_operator::next(execution_context& ctx) const {
   for (;;) {
     ctx.check_cancelled();
+    if (checkpoint_trigger* t = ctx.trigger(); t != nullptr && t->due(ctx)) {
+      co_await t->take(ctx);
+      ctx.check_cancelled();
+    }
     std::optional<batch> out = co_await produce(ctx);
     if (!out)
       co_return std::nullopt;

@@ -27,7 +27,8 @@ class physical_operator {
   physical_operator& operator=(const physical_operator&) = delete;
 
   /// Produces the next batch with at least one live row, or nullopt once the operator is done
-  /// (and on every call after that). Checks cancellation, counts rows, yields when due.
+  /// (and on every call after that). Checks cancellation, counts rows, yields when due, and
+  /// takes a checkpoint when one is due (before producing: every state is consistent there).
   boost::asio::awaitable<std::optional<batch>> next(execution_context& ctx) const;
 
   /// Creates this operator's fresh execution state (and, recursively, its children's) in `ctx`.

@@ -4,14 +4,27 @@
 
 #include <ftq/error.hpp>
 
+#include "exec/state/state_section.hpp"
 #include "support/run_coro.hpp"
 
 namespace ftq::test {
 
 namespace {
 
+/// The position in the scripted batches is all a test source needs to resume.
 struct source_state : exec::operator_state {
   std::size_t next = 0;
+
+  exec::snapshot_kind save(exec::state_packer& out, exec::snapshot_kind) const override {
+    exec::pack_header(out, "batch_source", 1, exec::snapshot_kind::full, 1);
+    out.pack(static_cast<std::uint64_t>(next));
+    return exec::snapshot_kind::full;
+  }
+  void load(const msgpack::object& in, exec::snapshot_kind kind) override {
+    const exec::section_reader r(in, "batch_source", 1, kind);
+    r.expect_fields(1);
+    next = static_cast<std::size_t>(r.field(exec::first_field, "next").as_uint());
+  }
 };
 
 void append_cell(column& c, const cell& v, string_arena& arena) {

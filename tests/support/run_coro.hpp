@@ -13,9 +13,11 @@
 
 namespace ftq::test {
 
+/// Runs `body` on `io` (restarted first), for objects made with io's executor that must be
+/// driven by the same io_context (an io_uring store's completions, say).
 template <class Body>
-auto run_coro(Body&& body, std::chrono::seconds watchdog = std::chrono::seconds(60)) {
-  boost::asio::io_context io;
+auto run_coro_on(boost::asio::io_context& io, Body&& body, std::chrono::seconds watchdog = std::chrono::seconds(60)) {
+  io.restart();
   using awaitable_t = decltype(body(io.get_executor()));
   using value_t = typename awaitable_t::value_type;
   std::exception_ptr error;
@@ -44,6 +46,12 @@ auto run_coro(Body&& body, std::chrono::seconds watchdog = std::chrono::seconds(
       throw std::runtime_error("run_coro: watchdog expired");
     return result;
   }
+}
+
+template <class Body>
+auto run_coro(Body&& body, std::chrono::seconds watchdog = std::chrono::seconds(60)) {
+  boost::asio::io_context io;
+  return run_coro_on(io, std::forward<Body>(body), watchdog);
 }
 
 }  // namespace ftq::test

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <limits>
+#include <string>
+
+#include "exec/state/column_codec.hpp"
 
 namespace ftq::exec::keys {
 
@@ -58,6 +61,19 @@ void distinct_values::add(const column& values, const std::uint32_t* group_ids, 
     if (fit_bitmap(lo, hi)) {
       std::uint64_t* bits = bits_.data();
       const auto base = static_cast<std::uint64_t>(base_);
+      if (pages_.on()) {
+        // Checkpointing: also mark the 4 KiB page (2^15 bits) each value lands in.
+        const std::size_t pages = (bits_.size() + page_words - 1) / page_words;
+        for (std::size_t i = 0; i < rows; ++i) {
+          if (nulls != nullptr && nulls[i] != 0) {
+            continue;
+          }
+          const std::uint64_t off = static_cast<std::uint64_t>(v[i]) - base;
+          bits[off >> 6] |= std::uint64_t{1} << (off & 63);
+          pages_.mark_one(static_cast<std::size_t>(off >> 15), pages);
+        }
+        return;
+      }
       for (std::size_t i = 0; i < rows; ++i) {
         if (nulls != nullptr && nulls[i] != 0) {
           continue;
@@ -84,6 +100,7 @@ bool distinct_values::fit_bitmap(std::int64_t lo, std::int64_t hi) {
     }
     base_ = static_cast<std::int64_t>(a);
     bits_.assign(static_cast<std::size_t>((b - a) / 64), 0);
+    pages_.mark_rewritten();
     return true;
   }
   const int128 cur_lo = base_;
@@ -111,6 +128,7 @@ bool distinct_values::fit_bitmap(std::int64_t lo, std::int64_t hi) {
   std::copy(bits_.begin(), bits_.end(), grown.begin() + static_cast<std::ptrdiff_t>(shift));
   bits_.swap(grown);
   base_ = static_cast<std::int64_t>(a);
+  pages_.mark_rewritten();
   return true;
 }
 
@@ -138,6 +156,8 @@ void distinct_values::spill_bitmap() {
     flush();
   }
   bits_ = {};
+  base_ = 0;  // meaningless without a bitmap; kept canonical so snapshots compare equal
+  pages_.mark_rewritten();
 }
 
 void distinct_values::add_to_table(const column& values, const std::uint32_t* group_ids, std::size_t rows) {
@@ -200,6 +220,154 @@ std::vector<std::int64_t> distinct_values::counts(std::size_t groups) const {
     ++out[static_cast<std::size_t>(g)];
   }
   return out;
+}
+
+namespace {
+
+std::size_t page_count(std::size_t words) {
+  return (words + distinct_values::page_words - 1) / distinct_values::page_words;
+}
+
+std::size_t words_in_page(std::size_t page, std::size_t words) {
+  return std::min(distinct_values::page_words, words - page * distinct_values::page_words);
+}
+
+}  // namespace
+
+void distinct_values::save(state_packer& out, bool delta) const {
+  const std::size_t pages = page_count(bits_.size());
+  const bool every_page = !delta || !pages_.delta_possible();
+  pages_.saving(pages);
+  keys_.saving(table_.size());
+  const std::size_t first_key = delta ? keys_.committed_size() : 0;
+
+  out.pack_array(7);
+  out.pack(bitmap_);
+  out.pack_int64(base_);
+  out.pack_uint64(bits_.size());
+  std::vector<std::uint32_t> listed;  // at most 4096 page ids (16 MiB of bits)
+  if (every_page) {
+    for (std::size_t p = 0; p < pages; ++p) {
+      listed.push_back(static_cast<std::uint32_t>(p));
+    }
+  } else {
+    pages_.for_each_changed([&](std::size_t p) {
+      if (p < pages) {
+        listed.push_back(static_cast<std::uint32_t>(p));
+      }
+    });
+  }
+  pack_values(out, listed);
+  std::uint64_t words = 0;
+  for (std::uint32_t p : listed) {
+    words += words_in_page(p, bits_.size());
+  }
+  bin_writer page_bits(out, 8 * words, "distinct bitmap pages");
+  for (std::uint32_t p : listed) {
+    page_bits.write(bits_.data() + std::size_t{p} * page_words, 8 * words_in_page(p, bits_.size()));
+  }
+  page_bits.finish();
+  out.pack_uint64(first_key);
+  pack_columns(out, table_.stored_ptrs(), first_key, table_.size());
+}
+
+void distinct_values::load(const value_reader& in, bool delta, std::size_t groups) {
+  in.expect_array(7);
+  const value_reader mode = in.at(0, "bitmap mode");
+  const bool bitmap = mode.as_bool();
+  if (bitmap && !(type_ == type_id::int64 && !grouped_)) {
+    mode.invalid("only ungrouped int64 values use a bitmap");
+  }
+  if (bitmap && !bitmap_) {
+    mode.invalid("the set already spilled its bitmap to a table");
+  }
+  const value_reader base_value = in.at(1, "base");
+  const std::int64_t base = base_value.as_int();
+  const value_reader words_value = in.at(2, "bitmap words");
+  const std::uint64_t words = words_value.as_uint(max_bitmap_range / 64);
+  if (base % 64 != 0 || static_cast<int128>(base) + 64 * static_cast<int128>(words) >
+                            static_cast<int128>(std::numeric_limits<std::int64_t>::max()) + 1) {
+    base_value.invalid("bitmap base " + std::to_string(base) + " with " + std::to_string(words) +
+                       " words is not a valid range");
+  }
+  if (!bitmap && words != 0) {
+    words_value.invalid("a table-mode set has no bitmap");
+  }
+  const std::size_t pages = page_count(static_cast<std::size_t>(words));
+  const value_reader ids_value = in.at(3, "page ids");
+  std::vector<std::uint32_t> listed;
+  unpack_values(ids_value, listed, value_count<std::uint32_t>(ids_value, pages));
+  std::uint64_t total = 0;
+  for (std::size_t j = 0; j < listed.size(); ++j) {
+    if (listed[j] >= pages || (j > 0 && listed[j] <= listed[j - 1])) {
+      ids_value.invalid("page ids must ascend below " + std::to_string(pages));
+    }
+    total += words_in_page(listed[j], static_cast<std::size_t>(words));
+  }
+  const bool same_layout = delta && bitmap_ && base == base_ && words == bits_.size();
+  if (!same_layout && listed.size() != pages) {
+    ids_value.invalid("a re-based or full bitmap lists all " + std::to_string(pages) + " pages, got " +
+                      std::to_string(listed.size()));
+  }
+  const value_reader page_bits = in.at(4, "page words");
+  if (page_bits.as_bin().size() != 8 * total) {
+    page_bits.fail("bin of " + std::to_string(8 * total) + " bytes");
+  }
+  const value_reader first_value = in.at(5, "first key id");
+  if (first_value.as_uint() != table_.size()) {
+    first_value.invalid("keys start at id " + std::to_string(first_value.as_uint()) + ", the set holds " +
+                        std::to_string(table_.size()));
+  }
+  const value_reader keys_value = in.at(6, "table keys");
+  std::vector<column> cols;
+  unpack_columns(keys_value, table_types(type_, grouped_), string_storage::own, cols);
+  if (grouped_ && !cols.empty()) {
+    const column& g = cols[0];
+    for (std::size_t i = 0; i < g.ints.size(); ++i) {
+      if (g.is_null(i) || g.ints[i] < 0 || static_cast<std::uint64_t>(g.ints[i]) >= groups) {
+        keys_value.invalid("group id out of range in key " + std::to_string(i));
+      }
+    }
+  }
+
+  // Everything is checked: apply.
+  bitmap_ = bitmap;
+  if (!bitmap) {
+    bits_ = {};
+    base_ = 0;
+  } else if (!same_layout) {
+    bits_.assign(static_cast<std::size_t>(words), 0);
+    base_ = base;
+  }
+  const char* src = page_bits.as_bin().data();
+  for (std::uint32_t p : listed) {
+    const std::size_t n = words_in_page(p, bits_.size());
+    std::memcpy(bits_.data() + std::size_t{p} * page_words, src, 8 * n);
+    src += 8 * n;
+  }
+  if (!table_.restore(std::move(cols))) {
+    keys_value.invalid("keys repeat or do not match the set's types");
+  }
+}
+
+void distinct_values::reset() { *this = distinct_values(type_, grouped_); }
+
+void distinct_values::snapshot_committed() {
+  pages_.committed();
+  keys_.committed();
+}
+
+void distinct_values::snapshot_restored() {
+  pages_.restored(page_count(bits_.size()));
+  keys_.restored(table_.size());
+}
+
+std::uint64_t distinct_values::snapshot_size_hint() const {
+  std::uint64_t bytes = 8 * bits_.size();
+  for (const column* c : table_.stored_ptrs()) {
+    bytes += column_bytes(*c);
+  }
+  return bytes;
 }
 
 }  // namespace ftq::exec::keys

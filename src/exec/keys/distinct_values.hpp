@@ -10,6 +10,9 @@
 #include <ftq/types.hpp>
 
 #include "exec/keys/key_table.hpp"
+#include "exec/state/change_tracker.hpp"
+#include "exec/state/state_io.hpp"
+#include "exec/state/state_section.hpp"
 
 namespace ftq::exec::keys {
 
@@ -28,6 +31,25 @@ class distinct_values {
   /// Whether values still go to the bitmap (for tests).
   bool uses_bitmap() const noexcept { return bitmap_; }
 
+  /// Packs the set as [bitmap mode, base, bitmap words, page ids, page words, first key id,
+  /// table keys]: the bitmap in 4 KiB pages, the key_table's keys from `first key id` on. A full
+  /// pack lists every page and key; with `delta` (after a committed snapshot) only the pages
+  /// changed since it (all of them if the bitmap was re-based or spilled) and the keys added.
+  void save(state_packer& out, bool delta) const;
+  /// Applies what save() packed: a full pack onto a fresh set, a delta onto the set restored so
+  /// far. Group ids (grouped) must be below `groups`. Throws bad_state naming `in`'s place.
+  void load(const value_reader& in, bool delta, std::size_t groups);
+  /// Empties the set, as constructed (before loading a full snapshot).
+  void reset();
+  /// The last save() is durable (or the set was just restored).
+  void snapshot_committed();
+  void snapshot_restored();
+  /// Bytes a full pack takes, roughly.
+  std::uint64_t snapshot_size_hint() const;
+
+  /// Words of the bitmap per tracked page (4 KiB).
+  static constexpr std::size_t page_words = 512;
+
  private:
   bool fit_bitmap(std::int64_t lo, std::int64_t hi);
   void spill_bitmap();
@@ -43,6 +65,9 @@ class distinct_values {
   column group_scratch_{type_id::int64};
   column value_scratch_;
   std::vector<std::uint32_t> ids_;
+  // Snapshot bookkeeping: bitmap pages changed (and re-basings), keys added since the last commit.
+  mutable change_tracker pages_;
+  mutable change_tracker keys_;
 };
 
 }  // namespace ftq::exec::keys

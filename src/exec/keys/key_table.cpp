@@ -349,7 +349,7 @@ void key_table::encode_bytes(const std::vector<const column*>& cols, std::size_t
   }
 }
 
-void key_table::insert(const std::vector<const column*>& cols, std::size_t rows, std::vector<std::uint32_t>& ids) {
+void key_table::assign_ids(const std::vector<const column*>& cols, std::size_t rows, std::vector<std::uint32_t>& ids) {
   encode(cols, rows, false);
   if (any_unfit_) {
     // Some key needs a wider layout (a longer string, a first NULL): widen, encode again.
@@ -388,9 +388,60 @@ void key_table::insert(const std::vector<const column*>& cols, std::size_t rows,
       break;
     }
   }
+}
+
+void key_table::insert(const std::vector<const column*>& cols, std::size_t rows, std::vector<std::uint32_t>& ids) {
+  assign_ids(cols, rows, ids);
   if (!new_rows_.empty()) {
     store_rows(cols, new_rows_);
   }
+}
+
+std::vector<const column*> key_table::stored_ptrs() const {
+  std::vector<const column*> out;
+  out.reserve(stored_.size());
+  for (const auto& c : stored_) {
+    out.push_back(&c);
+  }
+  return out;
+}
+
+bool key_table::restore(std::vector<column> cols) {
+  if (cols.size() != types_.size()) {
+    return false;
+  }
+  const std::size_t rows = cols.empty() ? 0 : cols[0].size();
+  for (std::size_t c = 0; c < cols.size(); ++c) {
+    const bool same_type =
+        cols[c].type == types_[c] || (cols[c].type == type_id::int64 && types_[c] == type_id::boolean);
+    if (!same_type || cols[c].size() != rows || (cols[c].has_nulls() && cols[c].nulls.size() != rows)) {
+      return false;
+    }
+  }
+  if (rows == 0) {
+    return true;
+  }
+  if (rows > std::size_t{UINT32_MAX} - count_) {
+    return false;
+  }
+  const std::size_t before = count_;
+  std::vector<std::uint32_t> ids;
+  if (count_ == 0) {
+    // Adopt: the columns become the stored keys as they are; only the map is rebuilt.
+    for (std::size_t c = 0; c < cols.size(); ++c) {
+      cols[c].type = types_[c];
+      stored_[c] = std::move(cols[c]);
+    }
+    assign_ids(stored_ptrs(), rows, ids);
+  } else {
+    std::vector<const column*> ptrs;
+    for (const auto& c : cols) {
+      ptrs.push_back(&c);
+    }
+    insert(ptrs, rows, ids);
+  }
+  // Distinct keys, all new, come back with ids before, before + 1, ...
+  return count_ == before + rows;
 }
 
 void key_table::find(const std::vector<const column*>& cols, std::size_t rows, std::vector<std::uint32_t>& ids) {
@@ -465,6 +516,7 @@ column_ptr key_table::slice(std::size_t c, std::size_t from, std::size_t to) con
     case type_id::string:
       out->strings.assign(src.strings.begin() + from, src.strings.begin() + to);
       out->keep_alive(arena_);
+      out->keep_alive_from(src);  // keys adopted by restore() live in their own buffers
       break;
   }
   if (src.has_nulls()) {

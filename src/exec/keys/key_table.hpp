@@ -67,6 +67,16 @@ class key_table {
   const column& stored(std::size_t c) const { return stored_[c]; }
   /// Copies ids [from, to) of key column `c` into a new column that keeps the strings alive.
   column_ptr slice(std::size_t c, std::size_t from, std::size_t to) const;
+  /// Stored key columns, for packing a snapshot of the table.
+  std::vector<const column*> stored_ptrs() const;
+
+  /// Re-inserts keys stored by another table of the same types (a snapshot's `stored()` columns,
+  /// or the ids appended since one): they must be distinct, new, and in id order, so they get
+  /// exactly their old ids back (ids are dense in first-seen order). An empty table adopts the
+  /// columns without copying them (their string owners come along); a non-empty one inserts
+  /// them like a batch. Returns false if a column's type or length is off or a key repeats;
+  /// the table is then unusable.
+  [[nodiscard]] bool restore(std::vector<column> cols);
 
  private:
   void fit_layout(const std::vector<const column*>& cols, std::size_t rows);
@@ -78,6 +88,9 @@ class key_table {
   void encode_words(const std::vector<const column*>& cols, std::size_t rows, std::vector<Word>& out, bool find_mode);
   void encode_bytes(const std::vector<const column*>& cols, std::size_t rows);
   void store_rows(const std::vector<const column*>& cols, const std::vector<std::uint32_t>& rows);
+  // Encodes rows (widening the layout when needed) and looks each up, giving keys not seen before
+  // the next ids and listing their rows in new_rows_.
+  void assign_ids(const std::vector<const column*>& cols, std::size_t rows, std::vector<std::uint32_t>& ids);
 
   std::vector<type_id> types_;
   key_layout layout_;

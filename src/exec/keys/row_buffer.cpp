@@ -143,6 +143,23 @@ void row_buffer::append_live(const batch& b) {
   commit(n);
 }
 
+void row_buffer::append_columns(std::vector<column> cols, std::size_t n) {
+  if (rows_ == 0 && mode_ == string_mode::reference) {
+    for (std::size_t c = 0; c < columns_.size(); ++c) {
+      hold_owners(cols[c]);
+      cols[c].string_owners.clear();  // owners_ holds them, as for appended rows
+      cols[c].type = types_[c];
+      columns_[c] = std::move(cols[c]);
+    }
+    commit(n);
+    return;
+  }
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    append_column(c, cols[c], nullptr, n);
+  }
+  commit(n);
+}
+
 column_ptr row_buffer::gather(std::size_t c, const std::uint32_t* idx, std::size_t n) const {
   const column& src = columns_[c];
   auto out = std::make_shared<column>(src.type);

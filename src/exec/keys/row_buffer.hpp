@@ -29,6 +29,8 @@ class row_buffer {
 
   std::size_t size() const noexcept { return rows_; }
   std::size_t width() const noexcept { return columns_.size(); }
+  string_mode mode() const noexcept { return mode_; }
+  const std::vector<type_id>& types() const noexcept { return types_; }
   const column& col(std::size_t c) const { return columns_[c]; }
   std::vector<const column*> column_ptrs() const;
 
@@ -38,6 +40,11 @@ class row_buffer {
   void commit(std::size_t n) { rows_ += n; }
   /// Appends the live rows of `b` (one column per buffer column).
   void append_live(const batch& b);
+  /// Appends `n` rows given as whole columns of the buffer's types, each of `n` rows (a restored
+  /// snapshot's). An empty buffer in reference mode adopts them without copying, holding their
+  /// string owners; otherwise strings are handled as append_column does (so in reference mode
+  /// the columns must own their strings).
+  void append_columns(std::vector<column> cols, std::size_t n);
 
   /// Gathers rows idx[0..n) of column `c` into a new column that keeps its strings alive.
   column_ptr gather(std::size_t c, const std::uint32_t* idx, std::size_t n) const;

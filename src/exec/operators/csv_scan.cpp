@@ -1,5 +1,7 @@
 #include "exec/operators/csv_scan.hpp"
 
+#include "exec/state/state_section.hpp"
+
 namespace ftq::exec {
 
 namespace {
@@ -18,6 +20,43 @@ std::vector<std::size_t> output_columns(const plan_detail::bound_node& node) {
 }
 
 }  // namespace
+
+// csv_scan v1: [tag, 1, full, 3 offset, 4 line, 5 rows, 6 finished, 7 rows_total_published,
+// 8 bytes_published]. Small: always full. A v2 reader would dispatch on section_reader::version().
+namespace {
+constexpr std::string_view csv_scan_tag = "csv_scan";
+constexpr std::uint32_t csv_scan_version = 1;
+}  // namespace
+
+snapshot_kind csv_scan_state::save(state_packer& out, snapshot_kind) const {
+  pack_header(out, csv_scan_tag, csv_scan_version, snapshot_kind::full, 6);
+  out.pack_uint64(position.offset);
+  out.pack_uint64(position.line);
+  out.pack_uint64(position.rows);
+  out.pack(finished);
+  out.pack_uint64(rows_total_published);
+  out.pack_uint64(bytes_published);
+  return snapshot_kind::full;
+}
+
+void csv_scan_state::load(const msgpack::object& in, snapshot_kind kind) {
+  const section_reader sec(in, csv_scan_tag, csv_scan_version, kind);
+  sec.expect_fields(6);
+  csv::reader_position p;
+  p.offset = sec.field(3, "offset").as_uint();
+  p.line = sec.field(4, "line").as_uint();
+  p.rows = sec.field(5, "rows").as_uint();
+  const bool done = sec.field(6, "finished").as_bool();
+  const std::uint64_t rows_total = sec.field(7, "rows_total_published").as_uint();
+  const std::uint64_t bytes = sec.field(8, "bytes_published").as_uint();
+  position = p;
+  finished = done;
+  rows_total_published = rows_total;
+  bytes_published = bytes;
+  reader.reset();  // reopened at `position` by the next produce()
+}
+
+std::uint64_t csv_scan_state::snapshot_size_hint() const { return 64; }
 
 csv_scan_operator::csv_scan_operator(const plan_detail::bound_node& node)
     : physical_operator(node.id, node.path, node.output, {}),

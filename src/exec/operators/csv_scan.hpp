@@ -17,6 +17,10 @@ namespace ftq::exec {
 /// A csv_scan's execution state. `position` is all a restart needs: a reader opened there
 /// continues with exactly the batches the old one would have produced.
 struct csv_scan_state : operator_state {
+  snapshot_kind save(state_packer& out, snapshot_kind requested) const override;
+  void load(const msgpack::object& in, snapshot_kind kind) override;
+  std::uint64_t snapshot_size_hint() const override;
+
   csv::reader_position position;            // next row to read; rows == 0 and offset == 0: not started
   bool finished = false;                    // the file is exhausted; produce() only returns nullopt
   std::uint64_t rows_total_published = 0;   // this scan's share of progress().rows_total

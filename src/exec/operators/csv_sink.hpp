@@ -14,6 +14,10 @@
 namespace ftq::exec {
 
 struct csv_sink_state : operator_state {
+  snapshot_kind save(state_packer& out, snapshot_kind requested) const override;
+  void load(const msgpack::object& in, snapshot_kind kind) override;
+  std::uint64_t snapshot_size_hint() const override;
+
   std::uint64_t rows_written = 0;
   std::uint64_t bytes_written = 0;          // header included
   bool finished = false;                    // the result file is in place

@@ -5,12 +5,16 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include <ftq/error.hpp>
 
 #include "exec/expression.hpp"
 #include "exec/keys/distinct_values.hpp"
 #include "exec/keys/key_table.hpp"
+#include "exec/state/change_tracker.hpp"
+#include "exec/state/column_codec.hpp"
+#include "exec/state/state_section.hpp"
 
 namespace ftq::exec {
 
@@ -38,6 +42,12 @@ struct lane_scratch {
 };
 
 struct aggregate_state : operator_state {
+  snapshot_kind save(state_packer& out, snapshot_kind requested) const override;
+  void load(const msgpack::object& in, snapshot_kind kind) override;
+  void snapshot_committed() override;
+  std::uint64_t snapshot_size_hint() const override;
+
+  std::vector<input_spec> inputs;         // the operator's, so that load() can size the folds
   std::optional<keys::key_table> groups;  // absent when ungrouped: one group, id 0
   std::size_t group_count = 0;
   std::vector<std::int64_t> rows;                          // rows per group (COUNT(*))
@@ -48,6 +58,8 @@ struct aggregate_state : operator_state {
   lane_scratch lanes;                                      // scratch of the few-group folds
   bool input_done = false;
   std::size_t emitted = 0;  // groups produced so far
+  // Groups folded into since the last committed snapshot (grouped only; on once checkpointing).
+  mutable change_tracker changes;
 };
 
 bool same_expr(const bound_expr& a, const bound_expr& b) {
@@ -207,7 +219,8 @@ void count_rows(std::vector<std::int64_t>& rows, const std::uint32_t* gid, std::
   }
 }
 
-void grow_folds(aggregate_state& st, const std::vector<input_spec>& inputs, std::size_t n) {
+void grow_folds(aggregate_state& st, std::size_t n) {
+  const std::vector<input_spec>& inputs = st.inputs;
   st.rows.resize(n, 0);
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const input_spec& in = inputs[k];
@@ -388,6 +401,321 @@ column_ptr finish_aggregate(const output_spec& out, const std::vector<input_spec
   return col;
 }
 
+// --- Snapshots --------------------------------------------------------------------------------
+//
+// hash_aggregate v1: [tag, 1, kind,
+//   3 grouped (bool), 4 group_count, 5 first_group, 6 group keys (columns of groups
+//   [first_group, group_count), or nil ungrouped), 7 changed groups (bin of uint32 ids below
+//   first_group, ascending), 8 rows per group, 9 folds (one array of 11 per input: nulls, int_sum,
+//   double_sum, int_min, int_max, double_min, double_max, string_min, string_max, string_min_set,
+//   string_max_set), 10 distinct sets (distinct_values::save), 11 input_done, 12 emitted]
+// Per-group vectors hold the values of the changed groups, then of groups [first_group,
+// group_count); a vector the aggregates do not use is nil, a string vector is [bytes, lengths].
+// A full snapshot has first_group 0 and no changed groups. Ungrouped, the one group is always
+// rewritten (first_group 0). distinct_counts is derived: recomputed on load once input_done.
+//
+// To read a v2 someday: bump state_version, keep a load_v1() for this layout (field positions
+// never change meaning within a version), and dispatch on section_reader::version().
+constexpr std::string_view state_tag = "hash_aggregate";
+constexpr std::uint32_t state_version = 1;
+constexpr std::size_t state_fields = 10;
+constexpr std::size_t fold_vectors = 11;
+
+// The groups whose per-group values a snapshot carries: changed ones, then [first, end).
+struct group_selection {
+  const change_tracker* changed = nullptr;  // null: none
+  std::size_t changed_count = 0;
+  std::size_t first = 0;
+  std::size_t end = 0;
+
+  std::size_t count() const noexcept { return changed_count + (end - first); }
+  template <class F>
+  void for_each(F f) const {
+    if (changed != nullptr) {
+      changed->for_each_changed(f);
+    }
+    for (std::size_t g = first; g < end; ++g) {
+      f(g);
+    }
+  }
+};
+
+template <class T>
+void pack_group_values(state_packer& out, const std::vector<T>& v, const group_selection& sel) {
+  if (v.empty()) {
+    out.pack_nil();  // not used by any aggregate (or no groups)
+    return;
+  }
+  if (sel.changed_count == 0) {
+    pack_values(out, v.data() + sel.first, sel.end - sel.first);
+    return;
+  }
+  bin_writer w(out, sel.count() * sizeof(T), "aggregate values");
+  sel.for_each([&](std::size_t g) { w.put(v[g]); });
+  w.finish();
+}
+
+void pack_group_strings(state_packer& out, const std::vector<std::string>& v, const group_selection& sel) {
+  if (v.empty()) {
+    out.pack_nil();
+    return;
+  }
+  out.pack_array(2);
+  std::uint64_t total = 0;
+  sel.for_each([&](std::size_t g) { total += v[g].size(); });
+  bin_writer bytes(out, total, "aggregate strings");
+  sel.for_each([&](std::size_t g) { bytes.write(v[g].data(), v[g].size()); });
+  bytes.finish();
+  bin_writer lengths(out, 4 * std::uint64_t{sel.count()}, "aggregate string lengths");
+  sel.for_each([&](std::size_t g) { lengths.put(static_cast<std::uint32_t>(v[g].size())); });
+  lengths.finish();
+}
+
+// Where the i-th value of a snapshot's per-group vector goes.
+struct group_targets {
+  const std::vector<std::uint32_t>& changed;
+  std::size_t first;
+  std::size_t end;
+
+  std::size_t count() const noexcept { return changed.size() + (end - first); }
+  std::size_t at(std::size_t i) const noexcept {
+    return i < changed.size() ? changed[i] : first + (i - changed.size());
+  }
+};
+
+bool empty_value(const value_reader& in) {
+  return in.is_nil() || (in.object().type == msgpack::type::BIN && in.object().via.bin.size == 0);
+}
+
+template <class T>
+void unpack_group_values(const value_reader& in, std::vector<T>& v, const group_targets& to) {
+  if (v.empty()) {
+    if (!empty_value(in)) {
+      in.fail("nil (no aggregate uses this vector, or there are no groups)");
+    }
+    return;
+  }
+  const std::string_view b = in.as_bin();
+  if (b.size() != to.count() * sizeof(T)) {
+    in.fail("bin of " + std::to_string(to.count()) + " " + std::to_string(sizeof(T)) + "-byte values");
+  }
+  const char* p = b.data();
+  for (std::size_t g : to.changed) {
+    std::memcpy(&v[g], p, sizeof(T));
+    p += sizeof(T);
+  }
+  if (to.end > to.first) {
+    std::memcpy(v.data() + to.first, p, (to.end - to.first) * sizeof(T));
+  }
+}
+
+void unpack_group_strings(const value_reader& in, std::vector<std::string>& v, const group_targets& to) {
+  if (v.empty()) {
+    if (!in.is_nil()) {
+      in.fail("nil (no aggregate uses this vector, or there are no groups)");
+    }
+    return;
+  }
+  in.expect_array(2);
+  unpack_string_values(in.at(0, "bytes"), in.at(1, "lengths"), to.count(),
+                       [&](std::size_t i, std::string_view s) { v[to.at(i)].assign(s); });
+}
+
+template <class Fold, class F>
+void for_each_fold_vector(Fold& f, F fn) {
+  fn(0, "nulls", f.nulls);
+  fn(1, "int_sum", f.int_sum);
+  fn(2, "double_sum", f.double_sum);
+  fn(3, "int_min", f.int_min);
+  fn(4, "int_max", f.int_max);
+  fn(5, "double_min", f.double_min);
+  fn(6, "double_max", f.double_max);
+  fn(7, "string_min", f.string_min);
+  fn(8, "string_max", f.string_max);
+  fn(9, "string_min_set", f.string_min_set);
+  fn(10, "string_max_set", f.string_max_set);
+}
+
+snapshot_kind aggregate_state::save(state_packer& out, snapshot_kind requested) const {
+  const bool delta = requested == snapshot_kind::delta && changes.delta_possible();
+  const snapshot_kind kind = delta ? snapshot_kind::delta : snapshot_kind::full;
+  group_selection sel;
+  sel.end = group_count;
+  changes.saving(group_count);
+  if (delta && groups) {
+    sel.first = changes.committed_size();
+    sel.changed = &changes;
+    sel.changed_count = changes.changed_count();
+  }
+  pack_header(out, state_tag, state_version, kind, state_fields);
+  out.pack(groups.has_value());
+  out.pack_uint64(group_count);
+  out.pack_uint64(sel.first);
+  if (groups) {
+    pack_columns(out, groups->stored_ptrs(), sel.first, group_count);
+  } else {
+    out.pack_nil();
+  }
+  bin_writer ids(out, 4 * std::uint64_t{sel.changed_count}, "changed groups");
+  if (sel.changed != nullptr) {
+    sel.changed->for_each_changed([&](std::size_t g) { ids.put(static_cast<std::uint32_t>(g)); });
+  }
+  ids.finish();
+  pack_group_values(out, rows, sel);
+  out.pack_array(static_cast<std::uint32_t>(folds.size()));
+  for (const input_fold& f : folds) {
+    out.pack_array(fold_vectors);
+    for_each_fold_vector(f, [&](std::size_t, std::string_view, const auto& v) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::vector<std::string>>) {
+        pack_group_strings(out, v, sel);
+      } else {
+        pack_group_values(out, v, sel);
+      }
+    });
+  }
+  out.pack_array(static_cast<std::uint32_t>(distinct.size()));
+  for (const auto& d : distinct) {
+    d.save(out, delta);
+  }
+  out.pack(input_done);
+  out.pack_uint64(emitted);
+  return kind;
+}
+
+void aggregate_state::load(const msgpack::object& in, snapshot_kind kind) {
+  const section_reader sec(in, state_tag, state_version, kind);
+  sec.expect_fields(state_fields);
+  const bool delta = kind == snapshot_kind::delta;
+  if (!delta) {
+    // A full snapshot replaces whatever was restored before it.
+    if (groups) {
+      std::vector<type_id> types = groups->types();
+      groups.emplace(std::move(types));
+    }
+    group_count = groups ? 0 : 1;
+    rows.clear();
+    folds.assign(folds.size(), input_fold{});
+    for (auto& d : distinct) {
+      d.reset();
+    }
+    distinct_counts.clear();
+    input_done = false;
+    emitted = 0;
+  }
+  const value_reader grouped_value = sec.field(3, "grouped");
+  if (grouped_value.as_bool() != groups.has_value()) {
+    grouped_value.invalid(groups ? "this aggregate is grouped" : "this aggregate is ungrouped");
+  }
+  const value_reader count_value = sec.field(4, "group_count");
+  const std::size_t count = static_cast<std::size_t>(count_value.as_uint(UINT32_MAX));
+  const value_reader first_value = sec.field(5, "first_group");
+  const std::size_t first = static_cast<std::size_t>(first_value.as_uint(count));
+  const value_reader keys_value = sec.field(6, "group keys");
+  std::vector<column> keys;
+  if (groups) {
+    if (first != groups->size()) {
+      first_value.invalid("new groups start at " + std::to_string(first) + ", the state has " +
+                          std::to_string(groups->size()));
+    }
+    if (unpack_columns(keys_value, groups->types(), string_storage::own, keys) != count - first) {
+      keys_value.invalid("expected keys of " + std::to_string(count - first) + " new groups");
+    }
+  } else {
+    if (count != 1 || first != 0) {
+      count_value.invalid("an ungrouped aggregate has one group, rewritten whole");
+    }
+    if (!keys_value.is_nil()) {
+      keys_value.fail("nil");
+    }
+  }
+  const value_reader changed_value = sec.field(7, "changed groups");
+  std::vector<std::uint32_t> changed;
+  unpack_values(changed_value, changed, value_count<std::uint32_t>(changed_value, first));
+  for (std::size_t j = 0; j < changed.size(); ++j) {
+    if (changed[j] >= first || (j > 0 && changed[j] <= changed[j - 1])) {
+      changed_value.invalid("changed group ids must ascend below " + std::to_string(first));
+    }
+  }
+  if (!delta && !changed.empty()) {
+    changed_value.invalid("a full snapshot lists no changed groups");
+  }
+  const value_reader folds_value = sec.field(9, "folds");
+  folds_value.expect_array(folds.size());
+  const value_reader distinct_value = sec.field(10, "distinct sets");
+  distinct_value.expect_array(distinct.size());
+  const bool done = sec.field(11, "input_done").as_bool();
+  const value_reader emitted_value = sec.field(12, "emitted");
+  const std::size_t emitted_now = static_cast<std::size_t>(emitted_value.as_uint(count));
+  if (emitted_now > 0 && !done) {
+    emitted_value.invalid("groups were emitted before the input was done");
+  }
+
+  if (groups && !groups->restore(std::move(keys))) {
+    keys_value.invalid("group keys repeat or do not match the group types");
+  }
+  group_count = count;
+  grow_folds(*this, count);
+  const group_targets to{changed, first, count};
+  unpack_group_values(sec.field(8, "rows"), rows, to);
+  for (std::size_t k = 0; k < folds.size(); ++k) {
+    const value_reader f = folds_value.at(k, "fold");
+    f.expect_array(fold_vectors);
+    for_each_fold_vector(folds[k], [&](std::size_t i, std::string_view name, auto& v) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::vector<std::string>>) {
+        unpack_group_strings(f.at(i, name), v, to);
+      } else {
+        unpack_group_values(f.at(i, name), v, to);
+      }
+    });
+  }
+  for (std::size_t k = 0; k < distinct.size(); ++k) {
+    distinct[k].load(distinct_value.at(k, "distinct"), delta, count);
+  }
+  input_done = done;
+  emitted = emitted_now;
+  distinct_counts.clear();
+  if (input_done) {
+    for (auto& d : distinct) {
+      distinct_counts.push_back(d.counts(group_count));
+    }
+  }
+  changes.restored(group_count);
+  for (auto& d : distinct) {
+    d.snapshot_restored();
+  }
+}
+
+void aggregate_state::snapshot_committed() {
+  changes.committed();
+  for (auto& d : distinct) {
+    d.snapshot_committed();
+  }
+}
+
+std::uint64_t aggregate_state::snapshot_size_hint() const {
+  std::uint64_t bytes = 8 * rows.size();
+  if (groups) {
+    for (const column* c : groups->stored_ptrs()) {
+      bytes += column_bytes(*c);
+    }
+  }
+  for (const input_fold& f : folds) {
+    for_each_fold_vector(f, [&](std::size_t, std::string_view, const auto& v) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::vector<std::string>>) {
+        for (const auto& s : v) {
+          bytes += 4 + s.size();
+        }
+      } else {
+        bytes += v.size() * sizeof(v[0]);
+      }
+    });
+  }
+  for (const auto& d : distinct) {
+    bytes += d.snapshot_size_hint();
+  }
+  return bytes;
+}
+
 }  // namespace
 
 hash_aggregate_operator::hash_aggregate_operator(const plan_detail::bound_node& node, operator_ptr child)
@@ -432,6 +760,7 @@ hash_aggregate_operator::hash_aggregate_operator(const plan_detail::bound_node& 
 
 std::unique_ptr<operator_state> hash_aggregate_operator::make_state(execution_context&) const {
   auto st = std::make_unique<aggregate_state>();
+  st->inputs = inputs_;
   if (!group_by_.empty()) {
     st->groups.emplace(group_types_);
   }
@@ -441,7 +770,7 @@ std::unique_ptr<operator_state> hash_aggregate_operator::make_state(execution_co
   }
   if (group_by_.empty()) {
     st->group_count = 1;
-    grow_folds(*st, inputs_, 1);
+    grow_folds(*st, 1);
   }
   return st;
 }
@@ -470,9 +799,18 @@ boost::asio::awaitable<std::optional<batch>> hash_aggregate_operator::produce(ex
       st.groups->insert(key_ptrs, n, st.ids);
       if (st.groups->size() > st.group_count) {
         st.group_count = st.groups->size();
-        grow_folds(st, inputs_, st.group_count);
+        grow_folds(st, st.group_count);
       }
       gid = st.ids.data();
+      if (st.changes.on()) {
+        // Fewer groups than rows: marking them all beats a pass over the ids (the delta then
+        // carries at most a batch's worth of groups).
+        if (st.group_count <= n) {
+          st.changes.mark_first(st.group_count);
+        } else {
+          st.changes.mark(gid, n, st.group_count);
+        }
+      }
       count_rows(st.rows, gid, n, st.lanes);
     } else {
       st.rows[0] += static_cast<std::int64_t>(n);

@@ -9,6 +9,9 @@
 #include "exec/expression.hpp"
 #include "exec/keys/key_table.hpp"
 #include "exec/keys/row_buffer.hpp"
+#include "exec/state/change_tracker.hpp"
+#include "exec/state/column_codec.hpp"
+#include "exec/state/state_section.hpp"
 
 namespace ftq::exec {
 
@@ -27,9 +30,16 @@ std::vector<type_id> types_of(const schema& s) {
 }
 
 struct join_state : operator_state {
-  join_state(const std::vector<type_id>& build_types, const std::vector<type_id>& key_types)
+  join_state(const std::vector<type_id>& build_types, const std::vector<type_id>& key_types,
+             std::vector<type_id> probe_types)
       : build_rows(build_types, keys::row_buffer::string_mode::reference),
-        build_keys(key_types, keys::row_buffer::string_mode::reference) {}
+        build_keys(key_types, keys::row_buffer::string_mode::reference),
+        probe_types(std::move(probe_types)) {}
+
+  snapshot_kind save(state_packer& out, snapshot_kind requested) const override;
+  void load(const msgpack::object& in, snapshot_kind kind) override;
+  void snapshot_committed() override { changes.committed(); }
+  std::uint64_t snapshot_size_hint() const override;
 
   bool built = false;
   keys::row_buffer build_rows;  // the build child's live rows
@@ -55,6 +65,9 @@ struct join_state : operator_state {
   std::vector<std::uint32_t> ids;
   std::vector<std::uint32_t> out_probe;  // live probe row of each output pair
   std::vector<std::uint32_t> out_build;  // build row of each output pair
+
+  std::vector<type_id> probe_types;  // the probe child's columns, to check a restored probe batch
+  mutable change_tracker changes;    // build rows in the last committed snapshot
 };
 
 std::vector<operator_ptr> two(operator_ptr a, operator_ptr b) {
@@ -129,6 +142,57 @@ void link_chains(join_state& st, const std::vector<std::uint32_t>& slot, std::si
     }
   }
 }
+
+// Indexing the build side, in steps so that build() can yield between them and load() can
+// rebuild the same index (same slots, same chains) from restored build rows.
+struct index_builder {
+  std::vector<std::uint32_t> slot;  // slot of each build row; no_row for rows with a NULL key
+  std::size_t slots = 0;
+  std::size_t next_start = 0;  // first build row the key table has not indexed yet
+
+  // Chooses direct slots or a key table. Returns whether chunks remain to be indexed.
+  bool start(join_state& st, const std::vector<type_id>& key_types) {
+    const std::size_t rows = st.build_keys.size();
+    slot.assign(rows, no_row);
+    const std::vector<const column*> key_cols = st.build_keys.column_ptrs();
+    st.direct = false;
+    if (key_types.size() == 1 && key_types[0] == type_id::int64) {
+      slots = direct_slots(*key_cols[0], slot, st.direct_base);
+      st.direct = slots > 0;
+    }
+    if (!st.direct) {
+      st.table.emplace(key_types);
+    }
+    return !st.direct && rows > 0;
+  }
+  // Inserts the next chunk of rows with no NULL key. Returns whether chunks remain.
+  bool index_chunk(join_state& st) {
+    const std::size_t rows = st.build_keys.size();
+    const std::vector<const column*> key_cols = st.build_keys.column_ptrs();
+    std::vector<std::uint32_t> chunk_rows;
+    const std::size_t end = std::min(rows, next_start + build_chunk);
+    rows_without_null_keys(key_cols, next_start, end, chunk_rows);
+    std::vector<column_ptr> chunk;
+    std::vector<const column*> chunk_ptrs;
+    for (const column* k : key_cols) {
+      chunk.push_back(keys::take_rows(*k, chunk_rows.data(), chunk_rows.size()));
+      chunk_ptrs.push_back(chunk.back().get());
+    }
+    st.table->insert(chunk_ptrs, chunk_rows.size(), st.ids);
+    for (std::size_t j = 0; j < chunk_rows.size(); ++j) {
+      slot[chunk_rows[j]] = st.ids[j];
+    }
+    next_start = end;
+    return next_start < rows;
+  }
+  void finish(join_state& st) {
+    if (!st.direct) {
+      slots = st.table->size();
+    }
+    link_chains(st, slot, slots);
+    st.built = true;
+  }
+};
 
 // Sets first[i] to the first build row whose key equals probe row i's, or no_row. Plain
 // functions, not coroutines, keep the hot loops' variables in registers.
@@ -229,6 +293,186 @@ batch join_output(const join_state& st, const batch& probe, std::size_t pairs, b
   return out;
 }
 
+// hash_join v1: [tag, 1, kind, 3 built, 4 first build row, 5 build row count, 6 build rows
+// (columns of rows [first build row, build row count)), 7 their build keys (same rows), 8 probe
+// batch (nil, or [rows, columns, selection bin of uint32 or nil]), 9 first match of each live
+// probe row (bin of uint32), 10 probe_pos, 11 chain, 12 probe_done]. The index (head, next, key
+// table) is not packed: load() rebuilds it from the build keys exactly as build() did, so the
+// chains come out identical. The build side only grows until built, so a delta carries the
+// build rows added since the committed snapshot (none once built) and the probe cursor.
+constexpr std::string_view join_tag = "hash_join";
+constexpr std::uint32_t join_version = 1;
+
+snapshot_kind join_state::save(state_packer& out, snapshot_kind requested) const {
+  const bool delta = requested == snapshot_kind::delta && changes.delta_possible();
+  changes.saving(build_rows.size());
+  const std::size_t from = delta ? changes.committed_size() : 0;
+  const snapshot_kind kind = delta ? snapshot_kind::delta : snapshot_kind::full;
+  pack_header(out, join_tag, join_version, kind, 10);
+  out.pack(built);
+  out.pack_uint64(from);
+  out.pack_uint64(build_rows.size());
+  pack_columns(out, build_rows.column_ptrs(), from, build_rows.size());
+  pack_columns(out, build_keys.column_ptrs(), from, build_keys.size());
+  if (probe) {
+    out.pack_array(3);
+    out.pack_uint64(probe->rows);
+    out.pack_array(static_cast<std::uint32_t>(probe->columns.size()));
+    for (const column_ptr& c : probe->columns) {
+      pack_column(out, *c, 0, probe->rows);
+    }
+    if (probe->has_selection) {
+      pack_values(out, probe->selection);
+    } else {
+      out.pack_nil();
+    }
+    pack_values(out, first);
+  } else {
+    out.pack_nil();
+    pack_values(out, static_cast<const std::uint32_t*>(nullptr), 0);
+  }
+  out.pack_uint64(probe ? probe_pos : 0);
+  out.pack_uint64(probe ? chain : no_row);
+  out.pack(probe_done);
+  return kind;
+}
+
+void join_state::load(const msgpack::object& in, snapshot_kind kind) {
+  const section_reader sec(in, join_tag, join_version, kind);
+  sec.expect_fields(10);
+  if (kind == snapshot_kind::full) {
+    build_rows = keys::row_buffer(build_rows.types(), build_rows.mode());
+    build_keys = keys::row_buffer(build_keys.types(), build_keys.mode());
+    built = false;
+    direct = false;
+    direct_base = 0;
+    table.reset();
+    head.clear();
+    next.clear();
+    probe.reset();
+    first.clear();
+    probe_pos = 0;
+    chain = no_row;
+    probe_done = false;
+  }
+  const value_reader built_value = sec.field(3, "built");
+  const bool now_built = built_value.as_bool();
+  if (built && !now_built) {
+    built_value.invalid("the build side is built already");
+  }
+  const value_reader from_value = sec.field(4, "first build row");
+  if (from_value.as_uint() != build_rows.size()) {
+    from_value.invalid("build rows start at " + std::to_string(from_value.as_uint()) + ", the state holds " +
+                       std::to_string(build_rows.size()));
+  }
+  const value_reader count_value = sec.field(5, "build row count");
+  const std::size_t count = static_cast<std::size_t>(count_value.as_uint(no_row - 1));
+  if (count < build_rows.size() || (built && count != build_rows.size())) {
+    count_value.invalid("the build side only grows until built");
+  }
+  const std::size_t added = count - build_rows.size();
+  const value_reader rows_value = sec.field(6, "build rows");
+  std::vector<column> new_rows;
+  if (unpack_columns(rows_value, build_rows.types(), string_storage::own, new_rows) != added &&
+      build_rows.width() > 0) {
+    rows_value.invalid("expected " + std::to_string(added) + " rows");
+  }
+  const value_reader keys_value = sec.field(7, "build keys");
+  std::vector<column> new_keys;
+  if (unpack_columns(keys_value, build_keys.types(), string_storage::own, new_keys) != added) {
+    keys_value.invalid("expected keys of " + std::to_string(added) + " rows");
+  }
+
+  const value_reader probe_value = sec.field(8, "probe batch");
+  std::optional<batch> new_probe;
+  std::size_t live = 0;
+  if (!probe_value.is_nil()) {
+    if (!now_built) {
+      probe_value.fail("nil (no probing before the build side is built)");
+    }
+    probe_value.expect_array(3);
+    batch b;
+    const std::uint64_t rows = probe_value.at(0, "rows").as_uint(no_row - 1);
+    b.rows = static_cast<std::size_t>(rows);
+    const value_reader cols = probe_value.at(1, "columns");
+    cols.expect_array(probe_types.size());
+    for (std::size_t c = 0; c < probe_types.size(); ++c) {
+      const value_reader col = cols.at(c, "column");
+      auto decoded = std::make_shared<column>(unpack_column(col, probe_types[c], string_storage::own));
+      if (decoded->size() != b.rows) {
+        col.invalid("column of " + std::to_string(decoded->size()) + " rows in a batch of " + std::to_string(rows));
+      }
+      b.columns.push_back(std::move(decoded));
+    }
+    const value_reader sel = probe_value.at(2, "selection");
+    if (!sel.is_nil()) {
+      b.has_selection = true;
+      unpack_values(sel, b.selection, value_count<std::uint32_t>(sel, b.rows));
+      for (std::size_t j = 0; j < b.selection.size(); ++j) {
+        if (b.selection[j] >= b.rows || (j > 0 && b.selection[j] <= b.selection[j - 1])) {
+          sel.invalid("selection must ascend below " + std::to_string(rows));
+        }
+      }
+    }
+    live = b.live_rows();
+    new_probe = std::move(b);
+  }
+  const value_reader first_value = sec.field(9, "first matches");
+  std::vector<std::uint32_t> new_first;
+  unpack_values(first_value, new_first, live);
+  for (std::uint32_t r : new_first) {
+    if (r != no_row && r >= count) {
+      first_value.invalid("build row " + std::to_string(r) + " of " + std::to_string(count));
+    }
+  }
+  const value_reader pos_value = sec.field(10, "probe_pos");
+  const std::size_t pos = static_cast<std::size_t>(pos_value.as_uint());
+  if (new_probe ? pos >= live : pos != 0) {
+    pos_value.invalid("probe_pos " + std::to_string(pos) + " with " + std::to_string(live) + " live probe rows");
+  }
+  const value_reader chain_value = sec.field(11, "chain");
+  const std::uint64_t c = chain_value.as_uint(no_row);
+  if (c != no_row && c >= count) {
+    chain_value.invalid("build row " + std::to_string(c) + " of " + std::to_string(count));
+  }
+  const bool done = sec.field(12, "probe_done").as_bool();
+
+  build_rows.append_columns(std::move(new_rows), added);
+  build_keys.append_columns(std::move(new_keys), added);
+  if (now_built && !built) {
+    std::vector<type_id> key_types = build_keys.types();
+    index_builder index;
+    bool more = index.start(*this, key_types);
+    while (more) {
+      more = index.index_chunk(*this);
+    }
+    index.finish(*this);
+  }
+  probe = std::move(new_probe);
+  first = std::move(new_first);
+  probe_pos = pos;
+  chain = static_cast<std::uint32_t>(c);
+  probe_done = done;
+  changes.restored(build_rows.size());
+}
+
+std::uint64_t join_state::snapshot_size_hint() const {
+  std::uint64_t bytes = 4 * first.size();
+  for (const column* c : build_rows.column_ptrs()) {
+    bytes += column_bytes(*c);
+  }
+  for (const column* c : build_keys.column_ptrs()) {
+    bytes += column_bytes(*c);
+  }
+  if (probe) {
+    for (const column_ptr& c : probe->columns) {
+      bytes += column_bytes(*c);
+    }
+    bytes += 4 * probe->selection.size();
+  }
+  return bytes;
+}
+
 }  // namespace
 
 hash_join_operator::hash_join_operator(const plan_detail::bound_node& node, operator_ptr probe, operator_ptr build)
@@ -251,7 +495,7 @@ hash_join_operator::hash_join_operator(const plan_detail::bound_node& node, oper
 }
 
 std::unique_ptr<operator_state> hash_join_operator::make_state(execution_context&) const {
-  return std::make_unique<join_state>(build_types_, key_types_);
+  return std::make_unique<join_state>(build_types_, key_types_, types_of(child(0).output_schema()));
 }
 
 boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) const {
@@ -266,39 +510,16 @@ boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) c
     st.build_rows.append_live(*in);
   }
 
-  const std::size_t rows = st.build_keys.size();
-  const std::vector<const column*> key_cols = st.build_keys.column_ptrs();
-  // slot of each build row; no_row for rows with a NULL key, which never match
-  std::vector<std::uint32_t> slot(rows, no_row);
-  std::size_t slots = 0;
-  if (key_types_.size() == 1 && key_types_[0] == type_id::int64) {
-    slots = direct_slots(*key_cols[0], slot, st.direct_base);
-    st.direct = slots > 0;
+  index_builder index;
+  // Insert in chunks of rows with no NULL key, so the executor gets a turn now and then.
+  bool more = index.start(st, key_types_);
+  while (more) {
+    more = index.index_chunk(st);
+    co_await ctx.maybe_yield();
   }
-  if (!st.direct) {
-    st.table.emplace(key_types_);
-    // Insert in chunks of rows with no NULL key, so the executor gets a turn now and then.
-    std::vector<std::uint32_t> chunk_rows;
-    for (std::size_t start = 0; start < rows; start += build_chunk) {
-      rows_without_null_keys(key_cols, start, std::min(rows, start + build_chunk), chunk_rows);
-      std::vector<column_ptr> chunk;
-      std::vector<const column*> chunk_ptrs;
-      for (const column* k : key_cols) {
-        chunk.push_back(keys::take_rows(*k, chunk_rows.data(), chunk_rows.size()));
-        chunk_ptrs.push_back(chunk.back().get());
-      }
-      st.table->insert(chunk_ptrs, chunk_rows.size(), st.ids);
-      for (std::size_t j = 0; j < chunk_rows.size(); ++j) {
-        slot[chunk_rows[j]] = st.ids[j];
-      }
-      co_await ctx.maybe_yield();
-    }
-    slots = st.table->size();
-  }
-  link_chains(st, slot, slots);
-  st.built = true;
+  index.finish(st);
   // No build key can match: the join is empty, and the probe side need not run at all.
-  st.probe_done = slots == 0;
+  st.probe_done = st.head.empty();
 }
 
 boost::asio::awaitable<std::optional<batch>> hash_join_operator::produce(execution_context& ctx) const {

@@ -2,14 +2,38 @@
 
 #include <algorithm>
 
+#include "exec/state/state_section.hpp"
+
 namespace ftq::exec {
 
 namespace {
+
+// limit v1: [tag, 1, full, 3 skipped, 4 emitted, 5 done]. Always full.
+constexpr std::string_view limit_tag = "limit";
+constexpr std::uint32_t limit_version = 1;
 
 struct limit_state : operator_state {
   std::uint64_t skipped = 0;  // rows of the offset dropped so far
   std::uint64_t emitted = 0;  // rows passed on so far
   bool done = false;          // the limit is reached or the child is exhausted
+
+  snapshot_kind save(state_packer& out, snapshot_kind) const override {
+    pack_header(out, limit_tag, limit_version, snapshot_kind::full, 3);
+    out.pack_uint64(skipped);
+    out.pack_uint64(emitted);
+    out.pack(done);
+    return snapshot_kind::full;
+  }
+  void load(const msgpack::object& in, snapshot_kind kind) override {
+    const section_reader sec(in, limit_tag, limit_version, kind);
+    sec.expect_fields(3);
+    const std::uint64_t s = sec.field(3, "skipped").as_uint();
+    const std::uint64_t e = sec.field(4, "emitted").as_uint();
+    done = sec.field(5, "done").as_bool();
+    skipped = s;
+    emitted = e;
+  }
+  std::uint64_t snapshot_size_hint() const override { return 24; }
 };
 
 }  // namespace

@@ -5,21 +5,140 @@
 #include "exec/expression.hpp"
 #include "exec/keys/row_buffer.hpp"
 #include "exec/keys/row_order.hpp"
+#include "exec/state/change_tracker.hpp"
+#include "exec/state/column_codec.hpp"
+#include "exec/state/state_section.hpp"
 
 namespace ftq::exec {
 
 namespace {
+
+// sort v1: [tag, 1, kind, 3 first row, 4 row count, 5 rows (columns of rows [first row, row
+// count)), 6 computed keys (same rows), 7 sorted, 8 order (bin of uint32, or nil when not sorted
+// or already in the committed snapshot), 9 emitted]. The buffers only grow until sorted, so a
+// delta carries the rows added since the committed snapshot, and the order once.
+constexpr std::string_view sort_tag = "sort";
+constexpr std::uint32_t sort_version = 1;
 
 struct sort_state : operator_state {
   sort_state(const std::vector<type_id>& input_types, const std::vector<type_id>& computed_types)
       : rows(input_types, keys::row_buffer::string_mode::reference),
         computed(computed_types, keys::row_buffer::string_mode::reference) {}
 
+  snapshot_kind save(state_packer& out, snapshot_kind requested) const override {
+    const bool delta = requested == snapshot_kind::delta && changes.delta_possible();
+    changes.saving(rows.size());
+    const std::size_t first = delta ? changes.committed_size() : 0;
+    const bool with_order = sorted && !(delta && order_committed);
+    order_saved = sorted;
+    const snapshot_kind kind = delta ? snapshot_kind::delta : snapshot_kind::full;
+    pack_header(out, sort_tag, sort_version, kind, 7);
+    out.pack_uint64(first);
+    out.pack_uint64(rows.size());
+    pack_columns(out, rows.column_ptrs(), first, rows.size());
+    pack_columns(out, computed.column_ptrs(), first, computed.size());
+    out.pack(sorted);
+    if (with_order) {
+      pack_values(out, order);
+    } else {
+      out.pack_nil();
+    }
+    out.pack_uint64(emitted);
+    return kind;
+  }
+
+  void load(const msgpack::object& in, snapshot_kind kind) override {
+    const section_reader sec(in, sort_tag, sort_version, kind);
+    sec.expect_fields(7);
+    if (kind == snapshot_kind::full) {
+      rows = keys::row_buffer(rows.types(), rows.mode());
+      computed = keys::row_buffer(computed.types(), computed.mode());
+      sorted = false;
+      order.clear();
+      emitted = 0;
+    }
+    const value_reader first = sec.field(3, "first row");
+    if (first.as_uint() != rows.size()) {
+      first.invalid("rows start at " + std::to_string(first.as_uint()) + ", the state holds " +
+                    std::to_string(rows.size()));
+    }
+    const value_reader count_value = sec.field(4, "row count");
+    const std::size_t count = static_cast<std::size_t>(count_value.as_uint(UINT32_MAX));
+    if (count < rows.size() || (sorted && count != rows.size())) {
+      count_value.invalid("a sort's rows only grow until sorted");
+    }
+    const std::size_t added = count - rows.size();
+    const value_reader rows_value = sec.field(5, "rows");
+    const value_reader computed_value = sec.field(6, "computed keys");
+    std::vector<column> new_rows;
+    std::vector<column> new_computed;
+    if (unpack_columns(rows_value, rows.types(), string_storage::own, new_rows) != added && rows.width() > 0) {
+      rows_value.invalid("expected " + std::to_string(added) + " rows");
+    }
+    if (unpack_columns(computed_value, computed.types(), string_storage::own, new_computed) != added &&
+        computed.width() > 0) {
+      computed_value.invalid("expected " + std::to_string(added) + " rows");
+    }
+    const value_reader sorted_value = sec.field(7, "sorted");
+    const bool now_sorted = sorted_value.as_bool();
+    if (sorted && !now_sorted) {
+      sorted_value.invalid("the state is sorted already");
+    }
+    const value_reader order_value = sec.field(8, "order");
+    std::vector<std::uint32_t> new_order;
+    const bool has_order = !order_value.is_nil();
+    if (has_order) {
+      if (!now_sorted) {
+        order_value.fail("nil (not sorted yet)");
+      }
+      unpack_values(order_value, new_order, count);
+      for (std::uint32_t r : new_order) {
+        if (r >= count) {
+          order_value.invalid("row " + std::to_string(r) + " of " + std::to_string(count));
+        }
+      }
+    } else if (now_sorted && !sorted) {
+      order_value.fail("bin of " + std::to_string(count) + " row numbers");
+    }
+    const value_reader emitted_value = sec.field(9, "emitted");
+    const std::size_t e = static_cast<std::size_t>(emitted_value.as_uint(now_sorted ? count : 0));
+
+    rows.append_columns(std::move(new_rows), added);
+    computed.append_columns(std::move(new_computed), added);
+    if (has_order) {
+      order = std::move(new_order);
+    }
+    sorted = now_sorted;
+    emitted = e;
+    changes.restored(rows.size());
+    order_committed = sorted;
+    order_saved = sorted;
+  }
+
+  void snapshot_committed() override {
+    changes.committed();
+    order_committed = order_saved;
+  }
+
+  std::uint64_t snapshot_size_hint() const override {
+    std::uint64_t bytes = 4 * order.size();
+    for (const column* c : rows.column_ptrs()) {
+      bytes += column_bytes(*c);
+    }
+    for (const column* c : computed.column_ptrs()) {
+      bytes += column_bytes(*c);
+    }
+    return bytes;
+  }
+
   keys::row_buffer rows;      // every live input row
   keys::row_buffer computed;  // keys that are expressions rather than columns, per row
   bool sorted = false;
   std::vector<std::uint32_t> order;  // rows in output order, once sorted
   std::size_t emitted = 0;           // entries of `order` produced so far
+  mutable change_tracker changes;    // rows in the last committed snapshot
+  mutable bool order_saved = false;  // the last save() packed a sorted state
+  bool order_committed = false;      // the last committed snapshot holds the order
 };
 
 }  // namespace

@@ -1,12 +1,34 @@
 #include "exec/operators/table_scan.hpp"
 
+#include "exec/state/state_section.hpp"
+
 namespace ftq::exec {
 
 namespace {
 
+// table_scan v1: [tag, 1, full, 3 started, 4 next_batch]. Always full.
+constexpr std::string_view table_scan_tag = "table_scan";
+constexpr std::uint32_t table_scan_version = 1;
+
 struct table_scan_state : operator_state {
   bool started = false;        // rows_total has been published
   std::size_t next_batch = 0;  // index into table::batches() of the next batch to hand out
+
+  snapshot_kind save(state_packer& out, snapshot_kind) const override {
+    pack_header(out, table_scan_tag, table_scan_version, snapshot_kind::full, 2);
+    out.pack(started);
+    out.pack_uint64(next_batch);
+    return snapshot_kind::full;
+  }
+  void load(const msgpack::object& in, snapshot_kind kind) override {
+    const section_reader sec(in, table_scan_tag, table_scan_version, kind);
+    sec.expect_fields(2);
+    const bool s = sec.field(3, "started").as_bool();
+    // Past the table's end is harmless (produce() ends there) but no scan gets there.
+    next_batch = static_cast<std::size_t>(sec.field(4, "next_batch").as_uint(SIZE_MAX));
+    started = s;
+  }
+  std::uint64_t snapshot_size_hint() const override { return 16; }
 };
 
 std::vector<std::size_t> output_columns(const plan_detail::bound_node& node) {

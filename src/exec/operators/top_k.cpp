@@ -8,15 +8,111 @@
 #include "exec/expression.hpp"
 #include "exec/keys/row_buffer.hpp"
 #include "exec/keys/row_order.hpp"
+#include "exec/state/change_tracker.hpp"
+#include "exec/state/column_codec.hpp"
+#include "exec/state/state_section.hpp"
 
 namespace ftq::exec {
 
 namespace {
 
+// top_k v1: [tag, 1, kind, 3 first row, 4 row count, 5 rows (columns of rows [first row, row
+// count)), 6 computed keys (same rows), 7 full, 8 input_done, 9 emitted]. Candidates are
+// appended between compactions, so a delta carries the rows added since the committed snapshot;
+// after a compaction (which reorders and drops rows) the next snapshot is full. At most 2k rows.
+constexpr std::string_view top_k_tag = "top_k";
+constexpr std::uint32_t top_k_version = 1;
+
 struct top_k_state : operator_state {
-  top_k_state(const std::vector<type_id>& input_types, const std::vector<type_id>& computed_types)
+  top_k_state(const std::vector<type_id>& input_types, const std::vector<type_id>& computed_types, std::uint64_t k,
+              std::size_t key_count)
       : rows(input_types, keys::row_buffer::string_mode::copy),
-        computed(computed_types, keys::row_buffer::string_mode::copy) {}
+        computed(computed_types, keys::row_buffer::string_mode::copy),
+        k(k),
+        key_count(key_count) {}
+
+  snapshot_kind save(state_packer& out, snapshot_kind requested) const override {
+    const bool delta = requested == snapshot_kind::delta && changes.delta_possible();
+    changes.saving(rows.size());
+    const std::size_t first = delta ? changes.committed_size() : 0;
+    const snapshot_kind kind = delta ? snapshot_kind::delta : snapshot_kind::full;
+    pack_header(out, top_k_tag, top_k_version, kind, 7);
+    out.pack_uint64(first);
+    out.pack_uint64(rows.size());
+    pack_columns(out, rows.column_ptrs(), first, rows.size());
+    pack_columns(out, computed.column_ptrs(), first, computed.size());
+    out.pack(full);
+    out.pack(input_done);
+    out.pack_uint64(emitted);
+    return kind;
+  }
+
+  void load(const msgpack::object& in, snapshot_kind kind) override {
+    const section_reader sec(in, top_k_tag, top_k_version, kind);
+    sec.expect_fields(7);
+    if (kind == snapshot_kind::full) {
+      rows = keys::row_buffer(rows.types(), rows.mode());
+      computed = keys::row_buffer(computed.types(), computed.mode());
+      full = false;
+      input_done = false;
+      emitted = 0;
+    }
+    const value_reader first = sec.field(3, "first row");
+    if (first.as_uint() != rows.size()) {
+      first.invalid("rows start at " + std::to_string(first.as_uint()) + ", the state holds " +
+                    std::to_string(rows.size()));
+    }
+    const value_reader count_value = sec.field(4, "row count");
+    const std::uint64_t count = count_value.as_uint(UINT32_MAX);
+    if (count < rows.size()) {
+      count_value.invalid("row count " + std::to_string(count) + " is not a top_k's");
+    }
+    const std::size_t added = static_cast<std::size_t>(count) - rows.size();
+    const value_reader rows_value = sec.field(5, "rows");
+    const value_reader computed_value = sec.field(6, "computed keys");
+    std::vector<column> new_rows;
+    std::vector<column> new_computed;
+    if (unpack_columns(rows_value, rows.types(), string_storage::borrow, new_rows) != added && rows.width() > 0) {
+      rows_value.invalid("expected " + std::to_string(added) + " rows");
+    }
+    if (unpack_columns(computed_value, computed.types(), string_storage::borrow, new_computed) != added &&
+        computed.width() > 0) {
+      computed_value.invalid("expected " + std::to_string(added) + " rows");
+    }
+    const value_reader full_value = sec.field(7, "full");
+    const bool now_full = full_value.as_bool();
+    if (now_full && count < k) {
+      full_value.invalid("full with " + std::to_string(count) + " rows, k is " + std::to_string(k));
+    }
+    const value_reader done_value = sec.field(8, "input_done");
+    const bool done = done_value.as_bool();
+    if (now_full && !done && key_count == 0) {
+      done_value.invalid("without sort keys a full top_k is done");
+    }
+    const value_reader emitted_value = sec.field(9, "emitted");
+    const std::size_t e = static_cast<std::size_t>(emitted_value.as_uint(done ? count : 0));
+
+    // Copy mode: the strings go into the buffers' arenas before the section's bytes go away.
+    rows.append_columns(std::move(new_rows), added);
+    computed.append_columns(std::move(new_computed), added);
+    full = now_full;
+    input_done = done;
+    emitted = e;
+    changes.restored(rows.size());
+  }
+
+  void snapshot_committed() override { changes.committed(); }
+
+  std::uint64_t snapshot_size_hint() const override {
+    std::uint64_t bytes = 0;
+    for (const column* c : rows.column_ptrs()) {
+      bytes += column_bytes(*c);
+    }
+    for (const column* c : computed.column_ptrs()) {
+      bytes += column_bytes(*c);
+    }
+    return bytes;
+  }
 
   // Candidate rows: after a compaction the best min(k, seen) rows in order, then rows appended
   // since, in input order. Strings are copied, so dropped rows free their bytes.
@@ -24,7 +120,10 @@ struct top_k_state : operator_state {
   keys::row_buffer computed;
   bool full = false;  // the first k rows are the best k so far; row k-1 is the bar
   bool input_done = false;
-  std::size_t emitted = 0;  // rows produced so far, once the input is done
+  std::size_t emitted = 0;         // rows produced so far, once the input is done
+  std::uint64_t k;                 // the operator's, to check a restored state
+  std::size_t key_count;           // the operator's number of sort keys, likewise
+  mutable change_tracker changes;  // rows in the last committed snapshot; compactions rewrite
 
   // Scratch.
   std::vector<std::uint64_t> words;
@@ -77,6 +176,7 @@ boost::asio::awaitable<void> compact(const std::vector<top_k_operator::key_spec>
   st.rows.assign_gathered(st.rows, order.data(), keep);
   st.computed.assign_gathered(st.computed, order.data(), keep);
   st.full = keep == k;
+  st.changes.mark_rewritten();
 }
 
 }  // namespace
@@ -92,7 +192,7 @@ top_k_operator::top_k_operator(const plan_detail::bound_node& node, operator_ptr
 }
 
 std::unique_ptr<operator_state> top_k_operator::make_state(execution_context&) const {
-  return std::make_unique<top_k_state>(layout_.input_types, layout_.computed_types);
+  return std::make_unique<top_k_state>(layout_.input_types, layout_.computed_types, k_, layout_.keys.size());
 }
 
 boost::asio::awaitable<std::optional<batch>> top_k_operator::produce(execution_context& ctx) const {

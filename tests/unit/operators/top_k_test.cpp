@@ -20,6 +20,7 @@
 #include "support/bound_plan_builders.hpp"
 #include "support/operator_harness.hpp"
 #include "support/ordering_reference.hpp"
+#include "support/vector_state.hpp"
 
 namespace {
 
@@ -45,7 +46,7 @@ class untouchable final : public ftq::exec::physical_operator {
 
  protected:
   std::unique_ptr<ftq::exec::operator_state> make_state(ftq::exec::execution_context&) const override {
-    return std::make_unique<ftq::exec::operator_state>();
+    return std::make_unique<ftq::test::vector_state>();  // any state: it is never used
   }
   boost::asio::awaitable<std::optional<batch>> produce(ftq::exec::execution_context&) const override {
     throw std::logic_error("top_k with k = 0 pulled its child");

@@ -1,0 +1,46 @@
+#pragma once
+/// The checkpoint manager's internals shared with the per-query checkpoint streams: its store,
+/// key, codec settings and event log.
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <ftq/checkpoint.hpp>
+
+#include "checkpoint/file_format.hpp"
+#include "io/file_store.hpp"
+
+namespace ftq {
+
+struct checkpoint_manager::impl {
+  boost::asio::any_io_executor executor;
+  checkpoint_options options;
+  std::unique_ptr<io::file_store> store;
+  std::optional<checkpoint::encryption_key> key;
+
+  checkpoint::codec_options codec() const;
+  std::filesystem::path query_dir(const std::string& query_id) const { return options.dir / query_id; }
+  void log(const std::string& line) const;
+  /// Deletes the temp files of crashed commits in `dir`; returns how many.
+  boost::asio::awaitable<std::size_t> sweep_temp_files(std::filesystem::path dir);
+  /// `query_id` alone (checked), or every query with a directory when empty.
+  boost::asio::awaitable<std::vector<std::string>> query_ids(std::string query_id);
+  /// The checkpoint files of a query, newest epoch first.
+  boost::asio::awaitable<std::vector<std::filesystem::path>> checkpoint_files(std::string query_id);
+};
+
+namespace checkpoint {
+
+/// "0000000000000007.ckpt": epochs sort by name.
+std::string file_name(std::uint64_t epoch);
+/// The epoch of a checkpoint file name, or nullopt for any other name.
+std::optional<std::uint64_t> parse_file_name(std::string_view name);
+/// Throws std::invalid_argument unless `id` is usable as a directory name: 1-128 of [A-Za-z0-9._-].
+void check_query_id(const std::string& id);
+
+checkpoint_info to_info(const file_summary& s, const std::filesystem::path& path);
+
+}  // namespace checkpoint
+}  // namespace ftq

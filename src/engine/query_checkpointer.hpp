@@ -1,0 +1,62 @@
+#pragma once
+/// Takes one query's checkpoints on the schedule its options set: every N rows scanned and/or
+/// every T of wall time, between batches (physical_operator::next asks due()). A failed commit
+/// does not fail the query: it is counted and logged, and the next checkpoint retries, still
+/// building on the last committed epoch.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include <ftq/engine.hpp>
+
+#include "checkpoint/query_checkpoints.hpp"
+#include "exec/execution_context.hpp"
+
+namespace ftq::engine_detail {
+
+/// "<plan name>-<16 hex digits>": the plan's name made safe for a directory name, and a hash of
+/// the plan and its output location, so reruns of one command find their checkpoints.
+std::string default_checkpoint_id(const std::string& plan_name, const std::string& plan_json,
+                                  const std::string& output);
+/// SHA-256 of the plan's canonical JSON: what a checkpoint must match to be restored.
+std::array<unsigned char, 32> plan_hash(const std::string& plan_json);
+
+class query_checkpointer final : public exec::checkpoint_trigger {
+ public:
+  query_checkpointer(const checkpoint_schedule& schedule, std::string query_id, std::array<unsigned char, 32> hash);
+
+  const std::string& query_id() const noexcept { return stream_.query_id(); }
+
+  bool due(const exec::execution_context& ctx) noexcept override;
+  boost::asio::awaitable<void> take(exec::execution_context& ctx) override;
+
+  /// Called when the query starts: makes its directory, sweeps crashed commits' temp files.
+  boost::asio::awaitable<void> start(exec::execution_context& ctx);
+  /// Restores the newest valid checkpoint into ctx's states (fresh from init_states, which
+  /// `reinit` redoes if a chain fails halfway).
+  boost::asio::awaitable<checkpoint::restore_report> restore(exec::execution_context& ctx,
+                                                             std::function<void()> reinit);
+  /// Called when the query ends: deletes its checkpoints on success unless told to retain them.
+  boost::asio::awaitable<void> finish(bool succeeded);
+
+  checkpoint_stats stats() const;
+
+ private:
+  static std::vector<checkpoint::state_ref> states_of(exec::execution_context& ctx);
+  void schedule_next(const exec::execution_context& ctx);
+
+  std::shared_ptr<checkpoint_manager> manager_;
+  checkpoint::query_checkpoints stream_;
+  std::uint64_t every_rows_;
+  std::chrono::steady_clock::duration interval_;
+  std::uint64_t next_rows_ = 0;
+  std::chrono::steady_clock::time_point next_time_;
+
+  mutable std::mutex stats_mutex_;
+  checkpoint_stats stats_;
+};
+
+}  // namespace ftq::engine_detail

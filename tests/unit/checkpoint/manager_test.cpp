@@ -1,0 +1,573 @@
+#include <ftq/checkpoint.hpp>
+#include <ftq/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "checkpoint/manager_impl.hpp"
+#include "checkpoint/query_checkpoints.hpp"
+#include "io/file_store.hpp"
+#include "support/crash_simulator.hpp"
+#include "support/fault_schedule.hpp"
+#include "support/run_coro.hpp"
+#include "support/temp_dir.hpp"
+#include "support/vector_state.hpp"
+
+namespace {
+
+using ftq::checkpoint::query_checkpoints;
+using ftq::checkpoint::state_ref;
+using ftq::test::run_coro_on;
+using ftq::test::vector_state;
+namespace asio = boost::asio;
+
+std::array<unsigned char, 32> hash_of(unsigned char seed) {
+  std::array<unsigned char, 32> h{};
+  h.fill(seed);
+  return h;
+}
+
+/// Two operators' states, as a query would hand them over.
+struct two_states {
+  vector_state a;
+  vector_state b;
+  std::vector<state_ref> refs() { return {{0, &a}, {1, &b}}; }
+};
+
+/// Backends this machine can run: threads always, io_uring when the probe passes.
+std::vector<std::string> backends() {
+  std::vector<std::string> out{"threads"};
+  if (ftq::io::probe_io_uring().empty()) {
+    out.push_back("uring");
+  } else {
+    MESSAGE("io_uring unavailable here: " << ftq::io::probe_io_uring());
+  }
+  return out;
+}
+
+ftq::checkpoint_options options_for(const std::filesystem::path& dir, const std::string& backend) {
+  ftq::checkpoint_options o;
+  o.dir = dir;
+  o.io_backend = backend;
+  o.key_env.clear();
+  return o;
+}
+
+/// Restores the newest valid checkpoint into fresh states; returns them and the report.
+std::pair<two_states, ftq::checkpoint::restore_report> restore_fresh(asio::io_context& io, ftq::checkpoint_manager& m,
+                                                                     const std::string& id,
+                                                                     std::array<unsigned char, 32> hash) {
+  auto restored = std::make_shared<two_states>();
+  auto report = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<ftq::checkpoint::restore_report> {
+    query_checkpoints q(m, id, hash);
+    co_return co_await q.restore([&] {
+      *restored = two_states{};
+      return restored->refs();
+    });
+  });
+  return {std::move(*restored), std::move(report)};
+}
+
+void flip_byte(const std::filesystem::path& p, std::size_t offset) {
+  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x10);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
+
+std::vector<std::uint64_t> epochs_on_disk(const std::filesystem::path& dir) {
+  std::vector<std::uint64_t> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    auto epoch = ftq::checkpoint::parse_file_name(e.path().filename().string());
+    REQUIRE_MESSAGE(epoch.has_value(), "unexpected file " << e.path());
+    out.push_back(*epoch);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, encrypted or not") {
+  for (const auto& backend : backends()) {
+    for (auto codec :
+         {ftq::checkpoint_compression::none, ftq::checkpoint_compression::lz4, ftq::checkpoint_compression::zstd}) {
+      for (bool encrypted : {false, true}) {
+        CAPTURE(backend);
+        CAPTURE(static_cast<int>(codec));
+        CAPTURE(encrypted);
+        ftq::test::temp_dir tmp;
+        auto o = options_for(tmp / "ck", backend);
+        o.compression = codec;
+        if (encrypted) {
+          std::ofstream(tmp / "key") << std::string(64, 'a') << "\n";
+          ::chmod((tmp / "key").c_str(), 0600);
+          o.key_file = tmp / "key";
+        }
+        asio::io_context io;
+        ftq::checkpoint_manager m(io.get_executor(), o);
+        CHECK(m.encrypts() == encrypted);
+        CHECK(m.backend() == (backend == "uring" ? "io_uring" : "threads"));
+        two_states s;
+        for (int i = 0; i < 1000; ++i) {
+          s.a.append(i * 3);
+        }
+        s.b.append(-7);
+        auto report = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<ftq::checkpoint::commit_report> {
+          query_checkpoints q(m, "q1", hash_of(1));
+          co_return co_await q.commit(s.refs());
+        });
+        CHECK(report.info.epoch == 1);
+        CHECK_FALSE(report.info.delta);
+        CHECK(report.info.encrypted == encrypted);
+        CHECK(report.info.raw_bytes > 8000);
+        CHECK(std::filesystem::file_size(report.info.path) == report.info.stored_bytes);
+        auto [restored, r] = restore_fresh(io, m, "q1", hash_of(1));
+        REQUIRE(r.restored.has_value());
+        CHECK(r.restored->epoch == 1);
+        CHECK(r.skipped.empty());
+        CHECK(restored.a.values == s.a.values);
+        CHECK(restored.b.values == s.b.values);
+      }
+    }
+  }
+}
+
+TEST_CASE("checkpoint files are created 0600 in directories 0700") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  two_states s;
+  s.a.append(1);
+  auto report = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<ftq::checkpoint::commit_report> {
+    co_await m.open();
+    query_checkpoints q(m, "q1", hash_of(1));
+    co_return co_await q.commit(s.refs());
+  });
+  struct stat st {};
+  REQUIRE(::stat(report.info.path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(::stat((tmp / "ck").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+  REQUIRE(::stat((tmp / "ck" / "q1").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0700);
+}
+
+TEST_CASE("deltas chain to a full checkpoint and restore replays base plus deltas") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  auto o = options_for(tmp / "ck", "threads");
+  o.keep = 1;
+  o.max_deltas = 3;
+  o.max_chain_ratio = 100.0;
+  ftq::checkpoint_manager m(io.get_executor(), o);
+  two_states s;
+  for (int i = 0; i < 10000; ++i) {
+    s.a.append(i);
+  }
+  std::vector<ftq::checkpoint::commit_report> reports;
+  std::vector<std::int64_t> at_last_commit;
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(2));
+    for (int round = 0; round < 6; ++round) {
+      reports.push_back(co_await q.commit(s.refs()));
+      at_last_commit = s.a.values;
+      s.a.set(static_cast<std::size_t>(round) * 100, -round - 1);  // changes an old entry
+      s.a.append(100000 + round);                                  // and adds one
+    }
+  });
+  // Epoch 1 full, 2-4 deltas (max_deltas 3), 5 full again, 6 delta.
+  REQUIRE(reports.size() == 6);
+  CHECK_FALSE(reports[0].info.delta);
+  CHECK(reports[1].info.delta);
+  CHECK(reports[3].info.delta);
+  CHECK(reports[3].info.parent_epoch == 3);
+  CHECK(reports[3].info.base_epoch == 1);
+  CHECK_FALSE(reports[4].info.delta);
+  CHECK(reports[5].info.delta);
+  // A delta of one change and one append is a tiny fraction of the full 80 KB state.
+  CHECK(reports[1].info.raw_bytes * 50 < reports[0].info.raw_bytes);
+  // keep = 1: only epoch 6's chain (5 full, 6 delta) remains.
+  CHECK(epochs_on_disk(tmp / "ck" / "q") == std::vector<std::uint64_t>{5, 6});
+  auto [restored, r] = restore_fresh(io, m, "q", hash_of(2));
+  REQUIRE(r.restored.has_value());
+  CHECK(r.restored->epoch == 6);
+  CHECK(restored.a.values == at_last_commit);
+}
+
+TEST_CASE("a full checkpoint is forced once the deltas outweigh the bound") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  auto o = options_for(tmp / "ck", "threads");
+  o.max_deltas = 100;
+  o.max_chain_ratio = 0.5;
+  o.compression = ftq::checkpoint_compression::none;
+  ftq::checkpoint_manager m(io.get_executor(), o);
+  two_states s;
+  for (int i = 0; i < 1000; ++i) {
+    s.a.append(i);
+  }
+  std::vector<bool> delta;
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(3));
+    for (int round = 0; round < 8; ++round) {
+      auto r = co_await q.commit(s.refs());
+      delta.push_back(r.info.delta);
+      for (int i = 0; i < 200; ++i) {
+        s.a.append(i);  // each delta carries 200 of the 1000+ values: ~20% of a full one
+      }
+    }
+  });
+  // full, delta, delta, (chain now > 0.5 x base) full, ...
+  CHECK(delta == std::vector<bool>{false, true, true, true, false, true, true, true});
+}
+
+TEST_CASE("retention keeps exactly the last N complete checkpoints and no orphan") {
+  for (std::size_t keep : {1u, 2u, 3u}) {
+    CAPTURE(keep);
+    ftq::test::temp_dir tmp;
+    asio::io_context io;
+    auto o = options_for(tmp / "ck", "threads");
+    o.keep = keep;
+    o.max_deltas = 2;
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(4));
+      for (int round = 0; round < 10; ++round) {
+        s.a.append(round);
+        co_await q.commit(s.refs());
+      }
+    });
+    // Epochs: 1F 2d 3d 4F 5d 6d 7F 8d 9d 10F.
+    const std::vector<std::vector<std::uint64_t>> expected = {{10}, {7, 8, 9, 10}, {7, 8, 9, 10}};
+    CHECK(epochs_on_disk(tmp / "ck" / "q") == expected[keep - 1]);
+  }
+}
+
+TEST_CASE("a corrupt or truncated newest checkpoint is skipped with its reason; the one before is used") {
+  for (int damage = 0; damage < 2; ++damage) {
+    CAPTURE(damage);
+    ftq::test::temp_dir tmp;
+    asio::io_context io;
+    auto o = options_for(tmp / "ck", "threads");
+    o.incremental = false;
+    std::vector<std::string> log;
+    o.log = [&](std::string_view line) { log.emplace_back(line); };
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    std::vector<std::filesystem::path> paths;
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(5));
+      s.a.append(1);
+      paths.push_back((co_await q.commit(s.refs())).info.path);
+      s.a.append(2);
+      paths.push_back((co_await q.commit(s.refs())).info.path);
+    });
+    if (damage == 0) {
+      flip_byte(paths[1], std::filesystem::file_size(paths[1]) / 2);
+    } else {
+      std::filesystem::resize_file(paths[1], std::filesystem::file_size(paths[1]) - 3);
+    }
+    auto [restored, r] = restore_fresh(io, m, "q", hash_of(5));
+    REQUIRE(r.restored.has_value());
+    CHECK(r.restored->epoch == 1);
+    CHECK(restored.a.values == std::vector<std::int64_t>{1});
+    REQUIRE(r.skipped.size() == 1);
+    CHECK(r.skipped[0].info.epoch == 2);
+    CHECK((r.skipped[0].error == ftq::errc::checkpoint_corrupt));
+    CHECK(r.skipped[0].message.find(paths[1].string()) != std::string::npos);
+    bool logged = false;
+    for (const auto& line : log) {
+      logged = logged || line.find("skipping") != std::string::npos;
+    }
+    CHECK(logged);
+  }
+}
+
+TEST_CASE("a delta whose base is damaged takes its whole chain out; an older intact chain is used") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  auto o = options_for(tmp / "ck", "threads");
+  o.keep = 3;
+  o.max_deltas = 1;
+  ftq::checkpoint_manager m(io.get_executor(), o);
+  two_states s;
+  std::vector<std::filesystem::path> paths;
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(6));
+    for (int round = 1; round <= 4; ++round) {  // 1F 2d 3F 4d
+      s.a.append(round);
+      paths.push_back((co_await q.commit(s.refs())).info.path);
+    }
+  });
+  flip_byte(paths[2], std::filesystem::file_size(paths[2]) - 20);  // epoch 3, the base of 4
+  auto [restored, r] = restore_fresh(io, m, "q", hash_of(6));
+  REQUIRE(r.restored.has_value());
+  CHECK(r.restored->epoch == 2);
+  CHECK(restored.a.values == std::vector<std::int64_t>{1, 2});
+  CHECK(r.skipped.size() == 2);  // 4 (its base is bad) and 3
+}
+
+TEST_CASE("a checkpoint of another plan is refused, not restored") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  two_states s;
+  s.a.append(9);
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(7));
+    co_await q.commit(s.refs());
+  });
+  try {
+    (void)restore_fresh(io, m, "q", hash_of(8));
+    FAIL("restored another plan's checkpoint");
+  } catch (const ftq::checkpoint_error& e) {
+    CHECK((e.code() == ftq::errc::checkpoint_plan_mismatch));
+    CHECK(e.path().find("0000000000000001.ckpt") != std::string::npos);
+    CHECK(e.epoch() == 1);
+  }
+}
+
+TEST_CASE("a wrong or missing key is a clear error, never garbage") {
+  ftq::test::temp_dir tmp;
+  std::ofstream(tmp / "key1") << std::string(64, '1');
+  std::ofstream(tmp / "key2") << std::string(64, '2');
+  ::chmod((tmp / "key1").c_str(), 0600);
+  ::chmod((tmp / "key2").c_str(), 0600);
+  asio::io_context io;
+  auto o = options_for(tmp / "ck", "threads");
+  o.key_file = tmp / "key1";
+  {
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    s.a.append(42);
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(9));
+      co_await q.commit(s.refs());
+    });
+  }
+  o.key_file = tmp / "key2";
+  ftq::checkpoint_manager wrong(io.get_executor(), o);
+  try {
+    (void)restore_fresh(io, wrong, "q", hash_of(9));
+    FAIL("restored with the wrong key");
+  } catch (const ftq::checkpoint_error& e) {
+    CHECK((e.code() == ftq::errc::checkpoint_wrong_key));
+  }
+  o.key_file.clear();
+  ftq::checkpoint_manager none(io.get_executor(), o);
+  try {
+    (void)restore_fresh(io, none, "q", hash_of(9));
+    FAIL("restored without a key");
+  } catch (const ftq::checkpoint_error& e) {
+    CHECK((e.code() == ftq::errc::checkpoint_key_missing));
+  }
+}
+
+TEST_CASE("open() sweeps temp files a crashed commit left, and list() reads headers") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  two_states s;
+  s.a.append(5);
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(10));
+    co_await q.commit(s.refs());
+    co_await q.commit(s.refs());
+  });
+  std::ofstream(tmp / "ck" / "q" / "0000000000000003.ckpt.tmp-crashed") << "torn";
+  std::ofstream(tmp / "ck" / "stray.tmp-1") << "torn";
+  auto infos = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<std::vector<ftq::checkpoint_info>> {
+    CHECK(co_await m.open() == 1);  // the root's own temp file
+    query_checkpoints q(m, "q", hash_of(10));
+    co_await q.open();  // and the query's
+    co_return co_await m.list("");
+  });
+  CHECK_FALSE(std::filesystem::exists(tmp / "ck" / "stray.tmp-1"));
+  CHECK_FALSE(std::filesystem::exists(tmp / "ck" / "q" / "0000000000000003.ckpt.tmp-crashed"));
+  REQUIRE(infos.size() == 2);
+  CHECK(infos[0].epoch == 2);
+  CHECK(infos[0].delta);
+  CHECK(infos[1].epoch == 1);
+  CHECK(infos[0].query_id == "q");
+  CHECK(infos[0].backend == "threads");
+}
+
+TEST_CASE("finish() deletes a succeeded query's checkpoints unless told to retain them") {
+  for (bool retain : {false, true}) {
+    CAPTURE(retain);
+    ftq::test::temp_dir tmp;
+    asio::io_context io;
+    auto o = options_for(tmp / "ck", "threads");
+    o.retain_on_success = retain;
+    o.incremental = false;
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(11));
+      for (int i = 0; i < 4; ++i) {
+        s.a.append(i);
+        co_await q.commit(s.refs());
+      }
+      co_await q.finish(true);
+    });
+    if (retain) {
+      CHECK(epochs_on_disk(tmp / "ck" / "q") == std::vector<std::uint64_t>{3, 4});
+    } else {
+      CHECK(epochs_on_disk(tmp / "ck" / "q").empty());
+    }
+  }
+}
+
+TEST_CASE("query ids must be usable as directory names") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  for (const std::string& bad : std::vector<std::string>{"", "..", "a/b", "q 1", std::string(129, 'x')}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(query_checkpoints(m, bad, hash_of(1)), std::invalid_argument);
+  }
+  CHECK_NOTHROW(query_checkpoints(m, "q1-2026.v_2", hash_of(1)));
+}
+
+namespace {
+
+/// Commits state `a` = {1, 2, 3} as epoch 1 with a clean store, then makes `b` = a + {4} and
+/// returns both, for the fault tests below.
+void commit_first(asio::io_context& io, ftq::checkpoint_manager& m, two_states& s) {
+  s.a.values = {1, 2, 3};
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(12));
+    co_await q.commit(s.refs());
+  });
+}
+
+/// After a fault, a fresh manager with a clean store must find the old checkpoint or the new one,
+/// intact, and nothing torn.
+void expect_old_or_new(const std::filesystem::path& dir, const std::string& backend, bool committed) {
+  asio::io_context io;
+  ftq::checkpoint_manager fresh(io.get_executor(), options_for(dir, backend));
+  auto [restored, r] = restore_fresh(io, fresh, "q", hash_of(12));
+  REQUIRE(r.restored.has_value());
+  const std::vector<std::int64_t> old_values{1, 2, 3};
+  const std::vector<std::int64_t> new_values{1, 2, 3, 4};
+  if (committed) {
+    CHECK(restored.a.values == new_values);
+  } else {
+    CHECK((restored.a.values == old_values || restored.a.values == new_values));
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir / "q")) {
+    CHECK_MESSAGE(!ftq::io::is_temp_name(e.path().filename().string()), "left behind: " << e.path());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("grind: failing each I/O operation of a commit in turn leaves the old or the new checkpoint") {
+  for (const auto& backend : backends()) {
+    for (int err : {EIO, ENOSPC}) {
+      std::size_t n = 1;
+      for (;; ++n) {
+        CAPTURE(backend);
+        CAPTURE(err);
+        CAPTURE(n);
+        ftq::test::temp_dir tmp;
+        asio::io_context io;
+        ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", backend));
+        two_states s;
+        commit_first(io, m, s);
+        auto faults = std::make_shared<ftq::test::fault_schedule>(n, err);
+        m.internals().store = ftq::io::make_file_store(
+            io.get_executor(),
+            backend == "uring" ? ftq::io::backend_choice::io_uring : ftq::io::backend_choice::threads, faults);
+        s.a.append(4);
+        bool committed = false;
+        try {
+          run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+            query_checkpoints q(m, "q", hash_of(12));
+            co_await q.commit(s.refs());
+          });
+          committed = true;
+        } catch (const ftq::io_error& e) {
+          CHECK_MESSAGE((e.code() == std::error_condition(err, std::generic_category())), e.what() << "\n"
+                                                                                                   << faults->trace());
+        }
+        CHECK_MESSAGE(committed == !faults->fired(), faults->trace());
+        expect_old_or_new(tmp / "ck", backend, committed);
+        if (!faults->fired()) {
+          break;  // n ran past the last operation: every step has been failed once
+        }
+      }
+      CHECK(n > 6);  // open, read the old header, temp open, write, fsync, close, rename, dir fsync...
+    }
+  }
+}
+
+TEST_CASE("crash simulation: losing everything not yet fsynced leaves the old or the new checkpoint") {
+  for (const auto& backend : backends()) {
+    std::size_t n = 0;
+    for (;; ++n) {
+      CAPTURE(backend);
+      CAPTURE(n);
+      ftq::test::temp_dir tmp;
+      asio::io_context io;
+      ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", backend));
+      two_states s;
+      commit_first(io, m, s);
+      auto machine = std::make_shared<ftq::test::crash_simulator>(tmp / "ck" / "q");
+      machine->stop_after(n);
+      m.internals().store = ftq::io::make_file_store(
+          io.get_executor(), backend == "uring" ? ftq::io::backend_choice::io_uring : ftq::io::backend_choice::threads,
+          machine);
+      s.a.append(4);
+      bool committed = false;
+      try {
+        run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+          query_checkpoints q(m, "q", hash_of(12));
+          co_await q.commit(s.refs());
+        });
+        committed = true;
+      } catch (const ftq::io_error&) {
+      }
+      const bool ran_to_end = committed && machine->operations() <= n;
+      machine->crash();
+      expect_old_or_new(tmp / "ck", backend, ran_to_end);
+      if (ran_to_end) {
+        break;
+      }
+    }
+    CHECK(n > 6);
+  }
+}
+
+TEST_CASE("with a key configured, an unencrypted checkpoint is refused as a downgrade") {
+  ftq::test::temp_dir tmp;
+  std::ofstream(tmp / "key") << std::string(64, '3');
+  ::chmod((tmp / "key").c_str(), 0600);
+  asio::io_context io;
+  auto o = options_for(tmp / "ck", "threads");
+  {
+    ftq::checkpoint_manager plain(io.get_executor(), o);
+    two_states s;
+    s.a.append(1);
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(plain, "q", hash_of(13));
+      co_await q.commit(s.refs());
+    });
+  }
+  o.key_file = tmp / "key";
+  ftq::checkpoint_manager keyed(io.get_executor(), o);
+  auto [restored, r] = restore_fresh(io, keyed, "q", hash_of(13));
+  CHECK_FALSE(r.restored.has_value());
+  REQUIRE(r.skipped.size() == 1);
+  CHECK((r.skipped[0].error == ftq::errc::checkpoint_tampered));
+  CHECK(r.skipped[0].message.find("not encrypted") != std::string::npos);
+  CHECK(restored.a.values.empty());
+}

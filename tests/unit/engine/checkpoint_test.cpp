@@ -1,0 +1,263 @@
+// Checkpoints taken by running queries: on schedule, consistent across every operator (a query
+// stopped midway and restored from its newest checkpoint finishes with the fault-free result),
+// incremental, cleaned up on success, and never failing the query when the disk does.
+
+#include <ftq/checkpoint.hpp>
+#include <ftq/engine.hpp>
+#include <ftq/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "checkpoint/manager_impl.hpp"
+#include "engine/query_impl.hpp"
+#include "support/run_coro.hpp"
+#include "support/temp_dir.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using ftq::test::run_coro_on;
+
+// k = i % groups (int64), v = i * 0.5 (float64), s = "s<i % 7>" (string); batches of 1000.
+ftq::table_ptr make_table(std::size_t rows, std::int64_t groups) {
+  auto names = std::make_shared<std::vector<std::string>>();
+  for (int i = 0; i < 7; ++i) {
+    names->push_back("s" + std::to_string(i));
+  }
+  std::vector<ftq::batch> batches;
+  for (std::size_t start = 0; start < rows; start += 1000) {
+    const std::size_t n = std::min<std::size_t>(1000, rows - start);
+    auto k = std::make_shared<ftq::column>(ftq::type_id::int64);
+    auto v = std::make_shared<ftq::column>(ftq::type_id::float64);
+    auto s = std::make_shared<ftq::column>(ftq::type_id::string);
+    for (std::size_t i = start; i < start + n; ++i) {
+      k->ints.push_back(static_cast<std::int64_t>(i * 7919) % groups);
+      v->doubles.push_back(static_cast<double>(i) * 0.5);
+      s->strings.push_back((*names)[i % 7]);
+    }
+    s->keep_alive(names);
+    ftq::batch b;
+    b.columns = {k, v, s};
+    b.rows = n;
+    batches.push_back(std::move(b));
+  }
+  return std::make_shared<ftq::table>(
+      "t", ftq::schema({{"k", ftq::type_id::int64}, {"v", ftq::type_id::float64}, {"s", ftq::type_id::string}}),
+      std::move(batches));
+}
+
+/// Plans whose root emits nothing until its input is exhausted, so a checkpoint taken while the
+/// input streams holds the whole query's progress.
+std::vector<ftq::plan> blocking_plans() {
+  using namespace ftq;
+  std::vector<plan> plans;
+  plans.push_back(plan_builder::table_scan("t")
+                      .aggregate({col("k")}, {sum(col("v"), "sv"), count_star("n"), min(col("s"), "ms"),
+                                              count_distinct(col("s"), "ds")})
+                      .sort({asc(col("k"))})
+                      .build("grouped"));
+  plans.push_back(plan_builder::table_scan("t").top_k({desc(col("v")), asc(col("k"))}, 25).build("topk"));
+  plans.push_back(plan_builder::table_scan("t")
+                      .hash_join(plan_builder::table_scan("t")
+                                     .filter(col("k") < lit(std::int64_t{20}))
+                                     .project({named_expr{col("k"), "bk"}, named_expr{col("s"), "bs"}}),
+                                 {col("k")}, {col("bk")})
+                      .aggregate({col("bs")}, {count_star("n"), sum(col("v"), "sv")})
+                      .sort({asc(col("bs"))})
+                      .build("joined"));
+  plans.push_back(plan_builder::table_scan("t")
+                      .filter(col("k") < lit(std::int64_t{50}))
+                      .sort({asc(col("s")), desc(col("v"))})
+                      .limit(300)
+                      .build("sorted"));
+  return plans;
+}
+
+std::string render(const ftq::query_result& r) {
+  std::string out;
+  for (const auto& b : r.batches) {
+    const ftq::batch c = b.has_selection ? b.compacted() : b;
+    for (std::size_t row = 0; row < c.rows; ++row) {
+      for (const auto& col : c.columns) {
+        if (col->is_null(row)) {
+          out += "NULL";
+        } else if (col->type == ftq::type_id::int64) {
+          out += std::to_string(col->ints[row]);
+        } else if (col->type == ftq::type_id::float64) {
+          out += std::to_string(col->doubles[row]);
+        } else {
+          out += std::string(col->strings[row]);
+        }
+        out += ',';
+      }
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+ftq::checkpoint_options options_for(const std::filesystem::path& dir) {
+  ftq::checkpoint_options o;
+  o.dir = dir;
+  o.key_env.clear();
+  o.io_backend = "auto";
+  return o;
+}
+
+std::size_t files_in(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  if (std::filesystem::exists(dir)) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+      n += e.is_regular_file() ? 1 : 0;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a query takes checkpoints on schedule, returns the fault-free result and cleans up") {
+  ftq::test::temp_dir tmp;
+  for (const ftq::plan& p : blocking_plans()) {
+    CAPTURE(p.name);
+    asio::io_context io;
+    ftq::engine eng(io.get_executor(), {.batch_rows = 1000});
+    eng.register_table(make_table(50000, 5000));
+    const std::string expected = render(run_coro_on(io, [&](auto) { return eng.execute(p); }));
+
+    auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), options_for(tmp / "ck"));
+    ftq::query_options qo;
+    qo.checkpoints = {.manager = manager, .every_rows = 5000};
+    auto q = eng.prepare(p, qo);
+    CHECK(q->checkpoint_id().find(p.name + "-") == 0);
+    const auto result = run_coro_on(io, [&](auto) { return eng.run(q); });
+    CHECK(render(result) == expected);
+    const ftq::checkpoint_stats stats = q->checkpoints();
+    CHECK(stats.commits >= 9);
+    CHECK(stats.failures == 0);
+    CHECK(stats.last_raw_bytes > 0);
+    CHECK(files_in(tmp / "ck") == 0);  // deleted on success
+  }
+}
+
+TEST_CASE("a query stopped midway resumes from its newest checkpoint and finishes exactly") {
+  ftq::test::temp_dir tmp;
+  for (const ftq::plan& p : blocking_plans()) {
+    for (const bool incremental : {false, true}) {
+      CAPTURE(p.name);
+      CAPTURE(incremental);
+      asio::io_context io;
+      ftq::engine eng(io.get_executor(), {.batch_rows = 1000, .yield_interval = std::chrono::microseconds(1)});
+      eng.register_table(make_table(60000, 5000));
+      auto fault_free = eng.prepare(p);
+      const std::string expected = render(run_coro_on(io, [&](auto) { return eng.run(fault_free); }));
+
+      auto o = options_for(tmp / (p.name + std::to_string(incremental)));
+      o.incremental = incremental;
+      auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
+      ftq::query_options qo;
+      qo.checkpoints = {.manager = manager, .every_rows = 7000};
+
+      // First run: cancelled once it has scanned 2/3 of the table.
+      auto first = eng.prepare(p, qo);
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            asio::steady_timer t(io);
+            while (first->progress().rows_scanned < 40000) {
+              t.expires_after(std::chrono::microseconds(50));
+              co_await t.async_wait(asio::use_awaitable);
+            }
+            first->cancel();
+          },
+          asio::detached);
+      CHECK_THROWS_AS(run_coro_on(io, [&](auto) { return eng.run(first); }), ftq::error);
+      REQUIRE(first->checkpoints().commits >= 3);
+      CHECK((first->checkpoints().deltas > 0) == incremental);
+
+      // Second run: restore the newest checkpoint into fresh states and continue.
+      auto second = eng.prepare(p, qo);
+      CHECK(second->checkpoint_id() == first->checkpoint_id());
+      auto& qi = second->internals();
+      const auto result = run_coro_on(io, [&](auto) -> asio::awaitable<std::string> {
+        qi.root->init_states(*qi.context);
+        auto report = co_await qi.checkpointer->restore(*qi.context, [&] { qi.root->init_states(*qi.context); });
+        REQUIRE(report.restored.has_value());
+        CHECK(report.skipped.empty());
+        CHECK(report.restored->epoch == first->checkpoints().last_epoch);
+        ftq::query_result r;
+        while (auto b = co_await qi.root->next(*qi.context)) {
+          r.batches.push_back(std::move(*b));
+        }
+        co_return render(r);
+      });
+      CHECK(result == expected);
+      // The restored scan continued where the checkpoint was, not from the start.
+      CHECK(qi.progress->rows_scanned.load() < fault_free->progress().rows_scanned);
+    }
+  }
+}
+
+namespace {
+
+/// Fails every fsync with ENOSPC, as a full disk would.
+struct full_disk : ftq::io::fault_injector {
+  int before(ftq::io::op_kind op, const std::filesystem::path&) override {
+    return op == ftq::io::op_kind::fsync ? ENOSPC : 0;
+  }
+  void after(ftq::io::op_kind, const std::filesystem::path&, int) override {}
+};
+
+}  // namespace
+
+TEST_CASE("a disk that refuses every checkpoint does not fail the query") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::engine eng(io.get_executor(), {.batch_rows = 1000});
+  eng.register_table(make_table(30000, 100));
+  const ftq::plan p = blocking_plans()[0];
+  const std::string expected = render(run_coro_on(io, [&](auto) { return eng.execute(p); }));
+  std::vector<std::string> log;
+  auto o = options_for(tmp / "ck");
+  o.log = [&](std::string_view line) { log.emplace_back(line); };
+  auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
+  manager->internals().store =
+      ftq::io::make_file_store(io.get_executor(), ftq::io::backend_choice::threads, std::make_shared<full_disk>());
+  ftq::query_options qo;
+  qo.checkpoints = {.manager = manager, .every_rows = 5000};
+  auto q = eng.prepare(p, qo);
+  const auto result = run_coro_on(io, [&](auto) { return eng.run(q); });
+  CHECK(render(result) == expected);
+  const ftq::checkpoint_stats stats = q->checkpoints();
+  CHECK(stats.commits == 0);
+  CHECK(stats.failures >= 5);
+  CHECK(stats.last_error.find("No space left on device") != std::string::npos);
+  bool logged = false;
+  for (const auto& line : log) {
+    logged = logged || line.find("commit failed") != std::string::npos;
+  }
+  CHECK(logged);
+}
+
+TEST_CASE("a time schedule takes checkpoints without a row count") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::engine eng(io.get_executor(), {.batch_rows = 1000});
+  eng.register_table(make_table(300000, 1000));
+  auto o = options_for(tmp / "ck");
+  o.retain_on_success = true;
+  auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
+  ftq::query_options qo;
+  qo.checkpoints = {.manager = manager, .interval = std::chrono::milliseconds(1)};
+  auto q = eng.prepare(blocking_plans()[0], qo);
+  (void)run_coro_on(io, [&](auto) { return eng.run(q); });
+  CHECK(q->checkpoints().commits >= 1);
+  CHECK(files_in(tmp / "ck" / q->checkpoint_id()) >= 1);  // retained: the last `keep`
+  CHECK(files_in(tmp / "ck" / q->checkpoint_id()) <= 2 * o.max_deltas);
+}
