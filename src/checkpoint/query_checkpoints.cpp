@@ -207,123 +207,111 @@ void query_checkpoints::refuse_other_plan(const file_summary& s, const std::stri
   }
 }
 
+boost::asio::awaitable<std::vector<decoded_file>> query_checkpoints::read_chain(std::vector<std::uint64_t> chain) {
+  const encryption_key* key = manager_.key ? &*manager_.key : nullptr;
+  std::vector<decoded_file> decoded;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {  // the full base first
+    const std::string link = (dir_ / file_name(*it)).string();
+    std::vector<std::byte> bytes = co_await manager_.store->read(link);
+    const file_summary summary = read_summary(bytes, link);
+    refuse_other_plan(summary, link);
+    if (key != nullptr && !summary.encrypted) {
+      // With a key configured, a plain file is a downgrade: someone who can write the
+      // directory could otherwise feed forged state past the authentication.
+      throw checkpoint_error(errc::checkpoint_tampered, link, "not encrypted, but a key is configured",
+                             summary.identity.epoch);
+    }
+    decoded.push_back(decode_file(bytes, link, key));
+  }
+  co_return decoded;
+}
+
+void query_checkpoints::apply_chain(const std::vector<decoded_file>& chain,
+                                    const std::vector<state_ref>& states) const {
+  for (const decoded_file& file : chain) {
+    const std::uint64_t epoch = file.summary.identity.epoch;
+    const std::string link = (dir_ / file_name(epoch)).string();
+    for (std::size_t i = 0; i < file.sections.size(); ++i) {
+      const section_info& sec = file.summary.sections[i];
+      auto target = std::find_if(states.begin(), states.end(),
+                                 [&](const state_ref& r) { return r.operator_id == sec.operator_id; });
+      if (target == states.end()) {
+        throw checkpoint_error(errc::checkpoint_plan_mismatch, link, "no such operator in this plan", epoch,
+                               sec.operator_id, sec.offset);
+      }
+      if (sec.kind > static_cast<std::uint8_t>(exec::snapshot_kind::delta)) {
+        throw checkpoint_error(errc::checkpoint_corrupt, link, "unknown section kind", epoch, sec.operator_id,
+                               sec.offset);
+      }
+      const std::vector<char>& raw = file.sections[i];
+      try {
+        msgpack::object_handle oh = exec::unpack_section(raw.data(), raw.size());
+        target->state->load(oh.get(), static_cast<exec::snapshot_kind>(sec.kind));
+      } catch (const checkpoint_error& e) {  // the state's own message, placed in the file
+        throw checkpoint_error(e.code(), link, e.message(), epoch, sec.operator_id, sec.offset);
+      } catch (const std::bad_cast& e) {  // msgpack::type_error: a field of the wrong type
+        throw checkpoint_error(errc::checkpoint_corrupt, link, std::string("malformed state: ") + e.what(), epoch,
+                               sec.operator_id, sec.offset);
+      }
+    }
+  }
+}
+
+void query_checkpoints::note_restored(const std::vector<std::uint64_t>& chain) {
+  committed_epoch_ = chain.front();
+  base_epoch_ = chain.back();
+  base_bytes_ = files_[base_epoch_].stored_bytes;
+  chain_bytes_ = 0;
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    chain_bytes_ += files_[chain[i]].stored_bytes;
+  }
+  deltas_since_base_ = chain.size() - 1;
+}
+
 boost::asio::awaitable<restore_report> query_checkpoints::restore(std::function<std::vector<state_ref>()> fresh) {
   co_await open();
   restore_report report;
-  const encryption_key* key = manager_.key ? &*manager_.key : nullptr;
   std::vector<std::uint64_t> candidates;
   for (auto it = files_.rbegin(); it != files_.rend(); ++it) {
     candidates.push_back(it->first);
   }
   bool states_touched = false;
   for (const std::uint64_t epoch : candidates) {
-    const std::vector<std::uint64_t> chain = chain_of(epoch);
     const std::filesystem::path path = dir_ / file_name(epoch);
+    checkpoint_check skip;
+    skip.info.path = path;
+    skip.info.query_id = query_id_;
+    skip.info.epoch = epoch;
+    const std::vector<std::uint64_t> chain = chain_of(epoch);
     if (chain.empty()) {
-      checkpoint_check skip;
-      skip.info.path = path;
-      skip.info.query_id = query_id_;
-      skip.info.epoch = epoch;
       skip.error = errc::checkpoint_corrupt;
       skip.message = path.string() + ": unreadable, or its chain to a full checkpoint is broken";
-      manager_.log("checkpoints: skipping " + skip.message);
-      report.skipped.push_back(std::move(skip));
-      continue;
-    }
-    // Verify the whole chain before touching any state: base first, then deltas in order.
-    std::vector<decoded_file> decoded;
-    std::optional<checkpoint_check> failure;
-    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
-      const std::filesystem::path link = dir_ / file_name(*it);
+    } else {
+      // Verify the whole chain before touching any state, then apply it to fresh states.
       try {
-        std::vector<std::byte> bytes = co_await manager_.store->read(link);
-        const file_summary summary = read_summary(bytes, link.string());
-        refuse_other_plan(summary, link.string());
-        if (key != nullptr && !summary.encrypted) {
-          // With a key configured, a plain file is a downgrade: someone who can write the
-          // directory could otherwise feed forged state past the authentication.
-          throw checkpoint_error(errc::checkpoint_tampered, link.string(), "not encrypted, but a key is configured",
-                                 summary.identity.epoch);
+        const std::vector<decoded_file> decoded = co_await read_chain(chain);
+        const std::vector<state_ref> states = fresh();
+        states_touched = true;
+        apply_chain(decoded, states);
+        for (const auto& s : states) {
+          s.state->snapshot_committed();
         }
-        decoded.push_back(decode_file(bytes, link.string(), key));
+        report.restored = to_info(decoded.back().summary, path);
+        note_restored(chain);
+        co_return report;
       } catch (const error& e) {
         if (!skippable(e.code())) {
           throw;
         }
-        failure = checkpoint_check{};
-        failure->info.path = path;
-        failure->info.query_id = query_id_;
-        failure->info.epoch = epoch;
-        failure->error = e.code();
-        failure->message = e.what();
-        break;
+        skip.error = e.code();
+        skip.message = e.what();
       }
     }
-    if (!failure) {
-      std::vector<state_ref> states = fresh();
-      states_touched = true;
-      try {
-        for (std::size_t f = 0; f < decoded.size(); ++f) {
-          const decoded_file& file = decoded[f];
-          const std::string link = (dir_ / file_name(file.summary.identity.epoch)).string();
-          for (std::size_t i = 0; i < file.sections.size(); ++i) {
-            const section_info& sec = file.summary.sections[i];
-            auto target = std::find_if(states.begin(), states.end(),
-                                       [&](const state_ref& r) { return r.operator_id == sec.operator_id; });
-            if (target == states.end()) {
-              throw checkpoint_error(errc::checkpoint_plan_mismatch, link, "no such operator in this plan",
-                                     file.summary.identity.epoch, sec.operator_id, sec.offset);
-            }
-            const std::vector<char>& raw = file.sections[i];
-            try {
-              msgpack::object_handle oh = exec::unpack_section(raw.data(), raw.size());
-              if (sec.kind > static_cast<std::uint8_t>(exec::snapshot_kind::delta)) {
-                throw checkpoint_error(errc::checkpoint_corrupt, link, "unknown section kind",
-                                       file.summary.identity.epoch, sec.operator_id, sec.offset);
-              }
-              target->state->load(oh.get(), static_cast<exec::snapshot_kind>(sec.kind));
-            } catch (const checkpoint_error& e) {
-              throw checkpoint_error(e.code(), link, e.message(), file.summary.identity.epoch, sec.operator_id,
-                                     sec.offset);
-            } catch (const std::bad_cast& e) {  // msgpack::type_error: a field of the wrong type
-              throw checkpoint_error(errc::checkpoint_corrupt, link, std::string("malformed state: ") + e.what(),
-                                     file.summary.identity.epoch, sec.operator_id, sec.offset);
-            }
-          }
-        }
-      } catch (const checkpoint_error& e) {
-        if (!skippable(e.code())) {
-          throw;
-        }
-        failure = checkpoint_check{};
-        failure->info.path = path;
-        failure->info.query_id = query_id_;
-        failure->info.epoch = epoch;
-        failure->error = e.code();
-        failure->message = e.what();
-      }
-      if (!failure) {
-        for (const auto& s : states) {
-          s.state->snapshot_committed();
-        }
-        const decoded_file& newest = decoded.back();
-        report.restored = to_info(newest.summary, path);
-        committed_epoch_ = epoch;
-        base_epoch_ = chain.back();
-        base_bytes_ = files_[base_epoch_].stored_bytes;
-        chain_bytes_ = 0;
-        for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-          chain_bytes_ += files_[chain[i]].stored_bytes;
-        }
-        deltas_since_base_ = chain.size() - 1;
-        co_return report;
-      }
-    }
-    manager_.log("checkpoints: skipping " + failure->message);
-    report.skipped.push_back(std::move(*failure));
+    manager_.log("checkpoints: skipping " + skip.message);
+    report.skipped.push_back(std::move(skip));
   }
   if (states_touched) {
-    (void)fresh();
+    (void)fresh();  // a chain failed halfway: leave the states as make_state() made them
   }
   co_return report;
 }

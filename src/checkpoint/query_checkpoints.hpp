@@ -86,6 +86,12 @@ class query_checkpoints {
   std::vector<std::uint64_t> chain_of(std::uint64_t epoch) const;
   boost::asio::awaitable<void> apply_retention();
   void refuse_other_plan(const file_summary& s, const std::string& path) const;
+  /// Reads and verifies every file of `chain` (newest first), returned base first.
+  boost::asio::awaitable<std::vector<decoded_file>> read_chain(std::vector<std::uint64_t> chain);
+  /// Loads a verified chain, base first, into `states`.
+  void apply_chain(const std::vector<decoded_file>& chain, const std::vector<state_ref>& states) const;
+  /// New deltas extend the restored `chain` (newest first).
+  void note_restored(const std::vector<std::uint64_t>& chain);
 
   checkpoint_manager::impl& manager_;
   std::string query_id_;

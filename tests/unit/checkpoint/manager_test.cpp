@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <optional>
 
 #include "checkpoint/manager_impl.hpp"
 #include "checkpoint/query_checkpoints.hpp"
@@ -81,6 +82,21 @@ void flip_byte(const std::filesystem::path& p, std::size_t offset) {
   f.write(&c, 1);
 }
 
+/// Commits `s` once as query `id` of plan `seed` through `m`.
+ftq::checkpoint::commit_report commit_once(asio::io_context& io, ftq::checkpoint_manager& m, two_states& s,
+                                           unsigned char seed, const std::string& id = "q") {
+  return run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<ftq::checkpoint::commit_report> {
+    query_checkpoints q(m, id, hash_of(seed));
+    co_return co_await q.commit(s.refs());
+  });
+}
+
+/// Writes a key file of 64 copies of hex digit `digit`, mode 0600.
+void write_key(const std::filesystem::path& path, char digit) {
+  std::ofstream(path) << std::string(64, digit) << "\n";
+  ::chmod(path.c_str(), 0600);
+}
+
 std::vector<std::uint64_t> epochs_on_disk(const std::filesystem::path& dir) {
   std::vector<std::uint64_t> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -106,8 +122,7 @@ TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, 
         auto o = options_for(tmp / "ck", backend);
         o.compression = codec;
         if (encrypted) {
-          std::ofstream(tmp / "key") << std::string(64, 'a') << "\n";
-          ::chmod((tmp / "key").c_str(), 0600);
+          write_key(tmp / "key", 'a');
           o.key_file = tmp / "key";
         }
         asio::io_context io;
@@ -119,10 +134,7 @@ TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, 
           s.a.append(i * 3);
         }
         s.b.append(-7);
-        auto report = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<ftq::checkpoint::commit_report> {
-          query_checkpoints q(m, "q1", hash_of(1));
-          co_return co_await q.commit(s.refs());
-        });
+        auto report = commit_once(io, m, s, 1, "q1");
         CHECK(report.info.epoch == 1);
         CHECK_FALSE(report.info.delta);
         CHECK(report.info.encrypted == encrypted);
@@ -321,10 +333,7 @@ TEST_CASE("a checkpoint of another plan is refused, not restored") {
   ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
   two_states s;
   s.a.append(9);
-  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-    query_checkpoints q(m, "q", hash_of(7));
-    co_await q.commit(s.refs());
-  });
+  commit_once(io, m, s, 7);
   try {
     (void)restore_fresh(io, m, "q", hash_of(8));
     FAIL("restored another plan's checkpoint");
@@ -337,10 +346,8 @@ TEST_CASE("a checkpoint of another plan is refused, not restored") {
 
 TEST_CASE("a wrong or missing key is a clear error, never garbage") {
   ftq::test::temp_dir tmp;
-  std::ofstream(tmp / "key1") << std::string(64, '1');
-  std::ofstream(tmp / "key2") << std::string(64, '2');
-  ::chmod((tmp / "key1").c_str(), 0600);
-  ::chmod((tmp / "key2").c_str(), 0600);
+  write_key(tmp / "key1", '1');
+  write_key(tmp / "key2", '2');
   asio::io_context io;
   auto o = options_for(tmp / "ck", "threads");
   o.key_file = tmp / "key1";
@@ -348,10 +355,7 @@ TEST_CASE("a wrong or missing key is a clear error, never garbage") {
     ftq::checkpoint_manager m(io.get_executor(), o);
     two_states s;
     s.a.append(42);
-    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-      query_checkpoints q(m, "q", hash_of(9));
-      co_await q.commit(s.refs());
-    });
+    commit_once(io, m, s, 9);
   }
   o.key_file = tmp / "key2";
   ftq::checkpoint_manager wrong(io.get_executor(), o);
@@ -439,14 +443,10 @@ TEST_CASE("query ids must be usable as directory names") {
 
 namespace {
 
-/// Commits state `a` = {1, 2, 3} as epoch 1 with a clean store, then makes `b` = a + {4} and
-/// returns both, for the fault tests below.
+/// Commits state `a` = {1, 2, 3} as epoch 1 with a clean store, for the fault tests below.
 void commit_first(asio::io_context& io, ftq::checkpoint_manager& m, two_states& s) {
   s.a.values = {1, 2, 3};
-  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-    query_checkpoints q(m, "q", hash_of(12));
-    co_await q.commit(s.refs());
-  });
+  commit_once(io, m, s, 12);
 }
 
 /// After a fault, a fresh manager with a clean store must find the old checkpoint or the new one,
@@ -468,6 +468,23 @@ void expect_old_or_new(const std::filesystem::path& dir, const std::string& back
   }
 }
 
+/// Routes m's I/O through `faults`, then commits `s` with a 4 appended: the second epoch.
+/// Returns the I/O error the commit failed with, if it did.
+std::optional<ftq::io_error> commit_through(asio::io_context& io, ftq::checkpoint_manager& m, two_states& s,
+                                            const std::string& backend,
+                                            std::shared_ptr<ftq::io::fault_injector> faults) {
+  m.internals().store = ftq::io::make_file_store(
+      io.get_executor(), backend == "uring" ? ftq::io::backend_choice::io_uring : ftq::io::backend_choice::threads,
+      std::move(faults));
+  s.a.append(4);
+  try {
+    commit_once(io, m, s, 12);
+  } catch (const ftq::io_error& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 TEST_CASE("grind: failing each I/O operation of a commit in turn leaves the old or the new checkpoint") {
@@ -484,20 +501,12 @@ TEST_CASE("grind: failing each I/O operation of a commit in turn leaves the old 
         two_states s;
         commit_first(io, m, s);
         auto faults = std::make_shared<ftq::test::fault_schedule>(n, err);
-        m.internals().store = ftq::io::make_file_store(
-            io.get_executor(),
-            backend == "uring" ? ftq::io::backend_choice::io_uring : ftq::io::backend_choice::threads, faults);
-        s.a.append(4);
-        bool committed = false;
-        try {
-          run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-            query_checkpoints q(m, "q", hash_of(12));
-            co_await q.commit(s.refs());
-          });
-          committed = true;
-        } catch (const ftq::io_error& e) {
-          CHECK_MESSAGE((e.code() == std::error_condition(err, std::generic_category())), e.what() << "\n"
-                                                                                                   << faults->trace());
+        const std::optional<ftq::io_error> failed = commit_through(io, m, s, backend, faults);
+        const bool committed = !failed;
+        if (failed) {
+          CHECK_MESSAGE((failed->code() == std::error_condition(err, std::generic_category())), failed->what()
+                                                                                                    << "\n"
+                                                                                                    << faults->trace());
         }
         CHECK_MESSAGE(committed == !faults->fired(), faults->trace());
         expect_old_or_new(tmp / "ck", backend, committed);
@@ -523,19 +532,7 @@ TEST_CASE("crash simulation: losing everything not yet fsynced leaves the old or
       commit_first(io, m, s);
       auto machine = std::make_shared<ftq::test::crash_simulator>(tmp / "ck" / "q");
       machine->stop_after(n);
-      m.internals().store = ftq::io::make_file_store(
-          io.get_executor(), backend == "uring" ? ftq::io::backend_choice::io_uring : ftq::io::backend_choice::threads,
-          machine);
-      s.a.append(4);
-      bool committed = false;
-      try {
-        run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-          query_checkpoints q(m, "q", hash_of(12));
-          co_await q.commit(s.refs());
-        });
-        committed = true;
-      } catch (const ftq::io_error&) {
-      }
+      const bool committed = !commit_through(io, m, s, backend, machine);
       const bool ran_to_end = committed && machine->operations() <= n;
       machine->crash();
       expect_old_or_new(tmp / "ck", backend, ran_to_end);
@@ -549,18 +546,14 @@ TEST_CASE("crash simulation: losing everything not yet fsynced leaves the old or
 
 TEST_CASE("with a key configured, an unencrypted checkpoint is refused as a downgrade") {
   ftq::test::temp_dir tmp;
-  std::ofstream(tmp / "key") << std::string(64, '3');
-  ::chmod((tmp / "key").c_str(), 0600);
+  write_key(tmp / "key", '3');
   asio::io_context io;
   auto o = options_for(tmp / "ck", "threads");
   {
     ftq::checkpoint_manager plain(io.get_executor(), o);
     two_states s;
     s.a.append(1);
-    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-      query_checkpoints q(plain, "q", hash_of(13));
-      co_await q.commit(s.refs());
-    });
+    commit_once(io, plain, s, 13);
   }
   o.key_file = tmp / "key";
   ftq::checkpoint_manager keyed(io.get_executor(), o);
