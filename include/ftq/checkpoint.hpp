@@ -96,7 +96,8 @@ class checkpoint_manager {
   /// how many it deleted. Queries call it before their first checkpoint.
   boost::asio::awaitable<std::size_t> open();
   /// Every checkpoint file of `query_id` (all queries when empty), newest epoch first per query.
-  /// Reads headers only: no key needed. Unreadable files are reported by verify(), not here.
+  /// Reads headers only: no key needed. Unreadable files are reported by verify(), not here. A
+  /// named query without any checkpoint throws checkpoint_error(checkpoint_not_found).
   boost::asio::awaitable<std::vector<checkpoint_info>> list(std::string query_id);
   /// Verifies every checkpoint file (checksums, and the tag when encrypted and a key is set).
   boost::asio::awaitable<std::vector<checkpoint_check>> verify(std::string query_id);

@@ -65,8 +65,10 @@ struct checkpoint_stats {
   std::uint64_t last_raw_bytes = 0;
   std::uint64_t last_stored_bytes = 0;
   bool last_delta = false;
-  std::chrono::nanoseconds last_commit_time{0};  // serialize + durable write of the last one
-  std::string last_error;                        // what() of the last failure
+  std::chrono::nanoseconds last_commit_time{0};   // serialize + durable write of the last one
+  std::chrono::nanoseconds total_commit_time{0};  // of all committed ones
+  std::chrono::nanoseconds max_commit_time{0};    // the slowest committed one
+  std::string last_error;                         // what() of the last failure
 };
 
 enum class query_state { prepared, running, succeeded, failed, cancelled };

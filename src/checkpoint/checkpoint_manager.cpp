@@ -166,6 +166,12 @@ boost::asio::awaitable<std::size_t> checkpoint_manager::impl::sweep_temp_files(s
 boost::asio::awaitable<std::vector<std::string>> checkpoint_manager::impl::query_ids(std::string query_id) {
   if (!query_id.empty()) {
     checkpoint::check_query_id(query_id);
+    std::vector<std::string> names = co_await store->list(query_dir(query_id));
+    if (std::none_of(names.begin(), names.end(),
+                     [](const std::string& n) { return checkpoint::parse_file_name(n).has_value(); })) {
+      throw checkpoint_error(errc::checkpoint_not_found, query_dir(query_id).string(),
+                             "no checkpoint of query '" + query_id + "'");
+    }
     co_return std::vector<std::string>{query_id};
   }
   std::vector<std::string> ids = co_await store->list_dirs(options.dir);

@@ -1,5 +1,6 @@
 #include "engine/query_checkpointer.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <openssl/sha.h>
@@ -98,6 +99,8 @@ boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& c
     stats_.last_stored_bytes = r.info.stored_bytes;
     stats_.last_delta = r.info.delta;
     stats_.last_commit_time = r.serialize + r.write;
+    stats_.total_commit_time += stats_.last_commit_time;
+    stats_.max_commit_time = std::max(stats_.max_commit_time, stats_.last_commit_time);
   } catch (const io_error& e) {
     // The disk refused this one (ENOSPC, EIO...): the query goes on; the next one retries.
     manager_->internals().log("checkpoints: commit failed: " + std::string(e.what()));

@@ -90,22 +90,6 @@ std::size_t input_index(std::vector<input_spec>& inputs, const bound_expr& e) {
   return inputs.size() - 1;
 }
 
-type_id result_type(agg_fn fn, type_id arg) {
-  switch (fn) {
-    case agg_fn::sum:
-    case agg_fn::min:
-    case agg_fn::max:
-      return arg;
-    case agg_fn::avg:
-      return type_id::float64;
-    case agg_fn::count:
-    case agg_fn::count_star:
-    case agg_fn::count_distinct:
-      return type_id::int64;
-  }
-  return type_id::int64;
-}
-
 // Folds v[i] into acc[group of row i] with `op`, skipping NULL rows. Ungrouped (gid null), the
 // running value stays in a register.
 template <class T, class Op>
@@ -718,6 +702,22 @@ std::uint64_t aggregate_state::snapshot_size_hint() const {
 
 }  // namespace
 
+type_id aggregate_result_type(agg_fn fn, type_id arg) {
+  switch (fn) {
+    case agg_fn::sum:
+    case agg_fn::min:
+    case agg_fn::max:
+      return arg;
+    case agg_fn::avg:
+      return type_id::float64;
+    case agg_fn::count:
+    case agg_fn::count_star:
+    case agg_fn::count_distinct:
+      return type_id::int64;
+  }
+  return type_id::int64;
+}
+
 hash_aggregate_operator::hash_aggregate_operator(const plan_detail::bound_node& node, operator_ptr child)
     : physical_operator(node.id, node.path, node.output, one_child(std::move(child))), group_by_(node.group_by) {
   for (const auto& g : group_by_) {
@@ -748,7 +748,7 @@ hash_aggregate_operator::hash_aggregate_operator(const plan_detail::bound_node& 
         in.max = in.max || a.fn == agg_fn::max;
       }
     }
-    out.type = result_type(a.fn, a.arg ? a.arg->type : type_id::int64);
+    out.type = aggregate_result_type(a.fn, a.arg ? a.arg->type : type_id::int64);
     if (out.type != a.type) {
       throw plan_error(node.path + ".aggregates[" + std::to_string(i) + "]",
                        std::string(agg_fn_name(a.fn)) + " yields " + std::string(type_name(out.type)) +

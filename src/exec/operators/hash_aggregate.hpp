@@ -12,6 +12,10 @@
 
 namespace ftq::exec {
 
+/// The type an aggregate yields over an argument of type `arg` (ignored for COUNT(*)): the
+/// argument's for SUM, MIN and MAX, float64 for AVG, int64 for the counts.
+type_id aggregate_result_type(agg_fn fn, type_id arg);
+
 class hash_aggregate_operator final : public physical_operator {
  public:
   hash_aggregate_operator(const plan_detail::bound_node& node, operator_ptr child);

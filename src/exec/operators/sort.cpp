@@ -7,6 +7,7 @@
 #include "exec/keys/row_order.hpp"
 #include "exec/state/change_tracker.hpp"
 #include "exec/state/column_codec.hpp"
+#include "exec/state/row_buffer_codec.hpp"
 #include "exec/state/state_section.hpp"
 
 namespace ftq::exec {
@@ -26,17 +27,11 @@ struct sort_state : operator_state {
         computed(computed_types, keys::row_buffer::string_mode::reference) {}
 
   snapshot_kind save(state_packer& out, snapshot_kind requested) const override {
-    const bool delta = requested == snapshot_kind::delta && changes.delta_possible();
-    changes.saving(rows.size());
-    const std::size_t first = delta ? changes.committed_size() : 0;
-    const bool with_order = sorted && !(delta && order_committed);
+    const change_tracker::append_save saved = changes.saving_appended(requested, rows.size());
+    const bool with_order = sorted && !(saved.kind == snapshot_kind::delta && order_committed);
     order_saved = sorted;
-    const snapshot_kind kind = delta ? snapshot_kind::delta : snapshot_kind::full;
-    pack_header(out, sort_tag, sort_version, kind, 7);
-    out.pack_uint64(first);
-    out.pack_uint64(rows.size());
-    pack_columns(out, rows.column_ptrs(), first, rows.size());
-    pack_columns(out, computed.column_ptrs(), first, computed.size());
+    pack_header(out, sort_tag, sort_version, saved.kind, 7);
+    pack_appended_rows(out, rows, computed, saved.first);
     out.pack(sorted);
     if (with_order) {
       pack_values(out, order);
@@ -44,7 +39,7 @@ struct sort_state : operator_state {
       out.pack_nil();
     }
     out.pack_uint64(emitted);
-    return kind;
+    return saved.kind;
   }
 
   void load(const msgpack::object& in, snapshot_kind kind) override {
@@ -57,28 +52,13 @@ struct sort_state : operator_state {
       order.clear();
       emitted = 0;
     }
-    const value_reader first = sec.field(3, "first row");
-    if (first.as_uint() != rows.size()) {
-      first.invalid("rows start at " + std::to_string(first.as_uint()) + ", the state holds " +
-                    std::to_string(rows.size()));
-    }
-    const value_reader count_value = sec.field(4, "row count");
-    const std::size_t count = static_cast<std::size_t>(count_value.as_uint(UINT32_MAX));
-    if (count < rows.size() || (sorted && count != rows.size())) {
-      count_value.invalid("a sort's rows only grow until sorted");
-    }
-    const std::size_t added = count - rows.size();
-    const value_reader rows_value = sec.field(5, "rows");
-    const value_reader computed_value = sec.field(6, "computed keys");
-    std::vector<column> new_rows;
-    std::vector<column> new_computed;
-    if (unpack_columns(rows_value, rows.types(), string_storage::own, new_rows) != added && rows.width() > 0) {
-      rows_value.invalid("expected " + std::to_string(added) + " rows");
-    }
-    if (unpack_columns(computed_value, computed.types(), string_storage::own, new_computed) != added &&
-        computed.width() > 0) {
-      computed_value.invalid("expected " + std::to_string(added) + " rows");
-    }
+    appended_rows appended = read_appended_rows(sec, first_field, rows, computed, string_storage::own,
+                                                [this](const value_reader& count_value, std::size_t count) {
+                                                  if (count < rows.size() || (sorted && count != rows.size())) {
+                                                    count_value.invalid("a sort's rows only grow until sorted");
+                                                  }
+                                                });
+    const std::size_t count = appended.count;
     const value_reader sorted_value = sec.field(7, "sorted");
     const bool now_sorted = sorted_value.as_bool();
     if (sorted && !now_sorted) {
@@ -103,8 +83,7 @@ struct sort_state : operator_state {
     const value_reader emitted_value = sec.field(9, "emitted");
     const std::size_t e = static_cast<std::size_t>(emitted_value.as_uint(now_sorted ? count : 0));
 
-    rows.append_columns(std::move(new_rows), added);
-    computed.append_columns(std::move(new_computed), added);
+    std::move(appended).append_to(rows, computed);
     if (has_order) {
       order = std::move(new_order);
     }
@@ -121,14 +100,7 @@ struct sort_state : operator_state {
   }
 
   std::uint64_t snapshot_size_hint() const override {
-    std::uint64_t bytes = 4 * order.size();
-    for (const column* c : rows.column_ptrs()) {
-      bytes += column_bytes(*c);
-    }
-    for (const column* c : computed.column_ptrs()) {
-      bytes += column_bytes(*c);
-    }
-    return bytes;
+    return 4 * order.size() + row_buffer_bytes(rows) + row_buffer_bytes(computed);
   }
 
   keys::row_buffer rows;      // every live input row

@@ -10,6 +10,7 @@
 #include "exec/keys/row_order.hpp"
 #include "exec/state/change_tracker.hpp"
 #include "exec/state/column_codec.hpp"
+#include "exec/state/row_buffer_codec.hpp"
 #include "exec/state/state_section.hpp"
 
 namespace ftq::exec {
@@ -32,19 +33,13 @@ struct top_k_state : operator_state {
         key_count(key_count) {}
 
   snapshot_kind save(state_packer& out, snapshot_kind requested) const override {
-    const bool delta = requested == snapshot_kind::delta && changes.delta_possible();
-    changes.saving(rows.size());
-    const std::size_t first = delta ? changes.committed_size() : 0;
-    const snapshot_kind kind = delta ? snapshot_kind::delta : snapshot_kind::full;
-    pack_header(out, top_k_tag, top_k_version, kind, 7);
-    out.pack_uint64(first);
-    out.pack_uint64(rows.size());
-    pack_columns(out, rows.column_ptrs(), first, rows.size());
-    pack_columns(out, computed.column_ptrs(), first, computed.size());
+    const change_tracker::append_save saved = changes.saving_appended(requested, rows.size());
+    pack_header(out, top_k_tag, top_k_version, saved.kind, 7);
+    pack_appended_rows(out, rows, computed, saved.first);
     out.pack(full);
     out.pack(input_done);
     out.pack_uint64(emitted);
-    return kind;
+    return saved.kind;
   }
 
   void load(const msgpack::object& in, snapshot_kind kind) override {
@@ -57,28 +52,14 @@ struct top_k_state : operator_state {
       input_done = false;
       emitted = 0;
     }
-    const value_reader first = sec.field(3, "first row");
-    if (first.as_uint() != rows.size()) {
-      first.invalid("rows start at " + std::to_string(first.as_uint()) + ", the state holds " +
-                    std::to_string(rows.size()));
-    }
-    const value_reader count_value = sec.field(4, "row count");
-    const std::uint64_t count = count_value.as_uint(UINT32_MAX);
-    if (count < rows.size()) {
-      count_value.invalid("row count " + std::to_string(count) + " is not a top_k's");
-    }
-    const std::size_t added = static_cast<std::size_t>(count) - rows.size();
-    const value_reader rows_value = sec.field(5, "rows");
-    const value_reader computed_value = sec.field(6, "computed keys");
-    std::vector<column> new_rows;
-    std::vector<column> new_computed;
-    if (unpack_columns(rows_value, rows.types(), string_storage::borrow, new_rows) != added && rows.width() > 0) {
-      rows_value.invalid("expected " + std::to_string(added) + " rows");
-    }
-    if (unpack_columns(computed_value, computed.types(), string_storage::borrow, new_computed) != added &&
-        computed.width() > 0) {
-      computed_value.invalid("expected " + std::to_string(added) + " rows");
-    }
+    appended_rows appended =
+        read_appended_rows(sec, first_field, rows, computed, string_storage::borrow,
+                           [this](const value_reader& count_value, std::size_t count) {
+                             if (count < rows.size()) {
+                               count_value.invalid("row count " + std::to_string(count) + " is not a top_k's");
+                             }
+                           });
+    const std::size_t count = appended.count;
     const value_reader full_value = sec.field(7, "full");
     const bool now_full = full_value.as_bool();
     if (now_full && count < k) {
@@ -93,8 +74,7 @@ struct top_k_state : operator_state {
     const std::size_t e = static_cast<std::size_t>(emitted_value.as_uint(done ? count : 0));
 
     // Copy mode: the strings go into the buffers' arenas before the section's bytes go away.
-    rows.append_columns(std::move(new_rows), added);
-    computed.append_columns(std::move(new_computed), added);
+    std::move(appended).append_to(rows, computed);
     full = now_full;
     input_done = done;
     emitted = e;
@@ -103,16 +83,7 @@ struct top_k_state : operator_state {
 
   void snapshot_committed() override { changes.committed(); }
 
-  std::uint64_t snapshot_size_hint() const override {
-    std::uint64_t bytes = 0;
-    for (const column* c : rows.column_ptrs()) {
-      bytes += column_bytes(*c);
-    }
-    for (const column* c : computed.column_ptrs()) {
-      bytes += column_bytes(*c);
-    }
-    return bytes;
-  }
+  std::uint64_t snapshot_size_hint() const override { return row_buffer_bytes(rows) + row_buffer_bytes(computed); }
 
   // Candidate rows: after a compaction the best min(k, seen) rows in order, then rows appended
   // since, in input order. Strings are copied, so dropped rows free their bytes.

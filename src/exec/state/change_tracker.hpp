@@ -11,6 +11,8 @@
 #include <cstring>
 #include <vector>
 
+#include "exec/state/state_io.hpp"
+
 namespace ftq::exec {
 
 class change_tracker {
@@ -49,6 +51,17 @@ class change_tracker {
   /// Called by save() (on a mutable tracker): the snapshot being packed holds `size` slots and
   /// every change recorded so far. Turns recording on.
   void saving(std::size_t size);
+  /// What save() packs of an append-only container: slots [first, size).
+  struct append_save {
+    snapshot_kind kind;
+    std::size_t first;  // committed_size() for a delta, 0 for a full pack
+  };
+  /// saving(size) for an append-only container: a delta when `requested` and delta_possible().
+  append_save saving_appended(snapshot_kind requested, std::size_t size) {
+    const bool delta = requested == snapshot_kind::delta && delta_possible();
+    saving(size);
+    return delta ? append_save{snapshot_kind::delta, committed_size_} : append_save{snapshot_kind::full, 0};
+  }
   /// Number of changed slots below committed_size() that the delta being packed must carry.
   std::size_t changed_count() const noexcept;
   /// Calls f(slot) for each changed slot below committed_size(), ascending.

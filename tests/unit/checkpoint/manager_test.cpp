@@ -91,6 +91,22 @@ ftq::checkpoint::commit_report commit_once(asio::io_context& io, ftq::checkpoint
   });
 }
 
+/// Appends 0, 1, ... to `s.a`, committing after each, `rounds` times, through one query stream
+/// (so deltas chain); then, if `finish`, ends the query as succeeded.
+void commit_rounds(asio::io_context& io, ftq::checkpoint_manager& m, two_states& s, unsigned char seed, int rounds,
+                   bool finish) {
+  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+    query_checkpoints q(m, "q", hash_of(seed));
+    for (int round = 0; round < rounds; ++round) {
+      s.a.append(round);
+      co_await q.commit(s.refs());
+    }
+    if (finish) {
+      co_await q.finish(true);
+    }
+  });
+}
+
 /// Writes a key file of 64 copies of hex digit `digit`, mode 0600.
 void write_key(const std::filesystem::path& path, char digit) {
   std::ofstream(path) << std::string(64, digit) << "\n";
@@ -250,13 +266,7 @@ TEST_CASE("retention keeps exactly the last N complete checkpoints and no orphan
     o.max_deltas = 2;
     ftq::checkpoint_manager m(io.get_executor(), o);
     two_states s;
-    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-      query_checkpoints q(m, "q", hash_of(4));
-      for (int round = 0; round < 10; ++round) {
-        s.a.append(round);
-        co_await q.commit(s.refs());
-      }
-    });
+    commit_rounds(io, m, s, 4, 10, false);
     // Epochs: 1F 2d 3d 4F 5d 6d 7F 8d 9d 10F.
     const std::vector<std::vector<std::uint64_t>> expected = {{10}, {7, 8, 9, 10}, {7, 8, 9, 10}};
     CHECK(epochs_on_disk(tmp / "ck" / "q") == expected[keep - 1]);
@@ -414,14 +424,7 @@ TEST_CASE("finish() deletes a succeeded query's checkpoints unless told to retai
     o.incremental = false;
     ftq::checkpoint_manager m(io.get_executor(), o);
     two_states s;
-    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-      query_checkpoints q(m, "q", hash_of(11));
-      for (int i = 0; i < 4; ++i) {
-        s.a.append(i);
-        co_await q.commit(s.refs());
-      }
-      co_await q.finish(true);
-    });
+    commit_rounds(io, m, s, 11, 4, true);
     if (retain) {
       CHECK(epochs_on_disk(tmp / "ck" / "q") == std::vector<std::uint64_t>{3, 4});
     } else {
@@ -563,4 +566,36 @@ TEST_CASE("with a key configured, an unencrypted checkpoint is refused as a down
   CHECK((r.skipped[0].error == ftq::errc::checkpoint_tampered));
   CHECK(r.skipped[0].message.find("not encrypted") != std::string::npos);
   CHECK(restored.a.values.empty());
+}
+
+TEST_CASE("listing a query that has no checkpoint says so with checkpoint_not_found") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  two_states s;
+  s.a.append(1);
+  commit_once(io, m, s, 14, "present");
+  CHECK(run_coro_on(io, [&](asio::any_io_executor) { return m.list("present"); }).size() == 1);
+  CHECK(run_coro_on(io, [&](asio::any_io_executor) { return m.list(""); }).size() == 1);
+  try {
+    (void)run_coro_on(io, [&](asio::any_io_executor) { return m.list("absent"); });
+    FAIL("listed a query that has no checkpoint");
+  } catch (const ftq::checkpoint_error& e) {
+    CHECK((e.code() == ftq::errc::checkpoint_not_found));
+    CHECK(e.path().find("absent") != std::string::npos);
+  }
+}
+
+TEST_CASE("a permission error surfaces as EACCES itself") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  two_states s;
+  commit_first(io, m, s);
+  // Tests run as root, whom the kernel never refuses, so the refusal is injected.
+  const std::optional<ftq::io_error> failed =
+      commit_through(io, m, s, "threads", std::make_shared<ftq::test::fault_schedule>(4, EACCES));
+  REQUIRE(failed.has_value());
+  CHECK((failed->code() == std::errc::permission_denied));
+  CHECK(std::string(failed->what()).find("Permission denied") != std::string::npos);
 }

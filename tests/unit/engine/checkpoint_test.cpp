@@ -16,6 +16,7 @@
 
 #include "checkpoint/manager_impl.hpp"
 #include "engine/query_impl.hpp"
+#include "support/kvs_table.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -24,32 +25,10 @@ namespace {
 namespace asio = boost::asio;
 using ftq::test::run_coro_on;
 
-// k = i % groups (int64), v = i * 0.5 (float64), s = "s<i % 7>" (string); batches of 1000.
+// k = i * 7919 % groups (so a group's rows are spread over the input), v = i * 0.5; batches of 1000.
 ftq::table_ptr make_table(std::size_t rows, std::int64_t groups) {
-  auto names = std::make_shared<std::vector<std::string>>();
-  for (int i = 0; i < 7; ++i) {
-    names->push_back("s" + std::to_string(i));
-  }
-  std::vector<ftq::batch> batches;
-  for (std::size_t start = 0; start < rows; start += 1000) {
-    const std::size_t n = std::min<std::size_t>(1000, rows - start);
-    auto k = std::make_shared<ftq::column>(ftq::type_id::int64);
-    auto v = std::make_shared<ftq::column>(ftq::type_id::float64);
-    auto s = std::make_shared<ftq::column>(ftq::type_id::string);
-    for (std::size_t i = start; i < start + n; ++i) {
-      k->ints.push_back(static_cast<std::int64_t>(i * 7919) % groups);
-      v->doubles.push_back(static_cast<double>(i) * 0.5);
-      s->strings.push_back((*names)[i % 7]);
-    }
-    s->keep_alive(names);
-    ftq::batch b;
-    b.columns = {k, v, s};
-    b.rows = n;
-    batches.push_back(std::move(b));
-  }
-  return std::make_shared<ftq::table>(
-      "t", ftq::schema({{"k", ftq::type_id::int64}, {"v", ftq::type_id::float64}, {"s", ftq::type_id::string}}),
-      std::move(batches));
+  return ftq::test::make_kvs_table(
+      {.rows = rows, .groups = groups, .batch_rows = 1000, .key_multiplier = 7919, .value_scale = 0.5});
 }
 
 /// Plans whose root emits nothing until its input is exhausted, so a checkpoint taken while the

@@ -12,36 +12,14 @@
 #include <limits>
 #include <stdexcept>
 
+#include "support/kvs_table.hpp"
 #include "support/run_coro.hpp"
 
 namespace {
 
 // A table of `rows` rows: k = i % groups (int64), v = i (float64), s = "s<i%7>" (string).
 ftq::table_ptr make_table(std::string name, std::size_t rows, std::int64_t groups, std::size_t batch_rows = 4096) {
-  auto names = std::make_shared<std::vector<std::string>>();
-  for (int i = 0; i < 7; ++i)
-    names->push_back("s" + std::to_string(i));
-  std::vector<ftq::batch> batches;
-  for (std::size_t start = 0; start < rows; start += batch_rows) {
-    const std::size_t n = std::min(batch_rows, rows - start);
-    auto k = std::make_shared<ftq::column>(ftq::type_id::int64);
-    auto v = std::make_shared<ftq::column>(ftq::type_id::float64);
-    auto s = std::make_shared<ftq::column>(ftq::type_id::string);
-    for (std::size_t i = start; i < start + n; ++i) {
-      k->ints.push_back(static_cast<std::int64_t>(i) % groups);
-      v->doubles.push_back(static_cast<double>(i));
-      s->strings.push_back((*names)[i % 7]);
-    }
-    s->keep_alive(names);
-    ftq::batch b;
-    b.columns = {k, v, s};
-    b.rows = n;
-    batches.push_back(std::move(b));
-  }
-  return std::make_shared<ftq::table>(
-      std::move(name),
-      ftq::schema({{"k", ftq::type_id::int64}, {"v", ftq::type_id::float64}, {"s", ftq::type_id::string}}),
-      std::move(batches));
+  return ftq::test::make_kvs_table({.name = std::move(name), .rows = rows, .groups = groups, .batch_rows = batch_rows});
 }
 
 std::int64_t count_rows(const ftq::query_result& r) {

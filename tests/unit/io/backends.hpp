@@ -59,6 +59,16 @@ inline std::span<const std::byte> as_bytes(const std::string& s) {
   return std::as_bytes(std::span<const char>(s.data(), s.size()));
 }
 
+/// The names the store tests spell most; `using namespace ftq::test::store_names;` brings them.
+namespace store_names {
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using ftq::io::backend_choice;
+using ftq::io::commit_request;
+using ftq::test::as_bytes;
+using ftq::test::as_string;
+}  // namespace store_names
+
 /// Like run_coro, but the io_context is run by `threads` threads at once (the store must then
 /// be safe to use from several threads of its executor).
 template <class Body>

@@ -21,12 +21,8 @@
 #include "support/temp_dir.hpp"
 #include "unit/io/backends.hpp"
 
-namespace asio = boost::asio;
-namespace fs = std::filesystem;
-using ftq::io::backend_choice;
-using ftq::io::commit_request;
+using namespace ftq::test::store_names;
 using ftq::io::op_kind;
-using ftq::test::as_bytes;
 
 namespace {
 

@@ -33,13 +33,8 @@
 #include "support/temp_dir.hpp"
 #include "unit/io/backends.hpp"
 
-namespace asio = boost::asio;
-namespace fs = std::filesystem;
-using ftq::io::backend_choice;
-using ftq::io::commit_request;
+using namespace ftq::test::store_names;
 using ftq::io::file_store;
-using ftq::test::as_bytes;
-using ftq::test::as_string;
 
 namespace {
 

@@ -17,6 +17,8 @@
 
 #include <ftq/error.hpp>
 
+#include "support/aggregate_inputs.hpp"
+#include "support/aggregate_nodes.hpp"
 #include "support/bound_plan_builders.hpp"
 #include "support/operator_harness.hpp"
 
@@ -26,69 +28,16 @@ using namespace ftq::test;
 
 using ftq::agg_fn;
 
-struct agg {
-  agg_fn fn;
-  std::optional<bound_expr> arg;
-};
-
-type_id result_type(const agg& a) {
-  switch (a.fn) {
-    case agg_fn::avg:
-      return type_id::float64;
-    case agg_fn::count:
-    case agg_fn::count_star:
-    case agg_fn::count_distinct:
-      return type_id::int64;
-    default:
-      return a.arg->type;
-  }
-}
-
 // Groups `child`'s rows by the input columns `group_cols` and computes `aggs`.
 std::unique_ptr<ftq::exec::hash_aggregate_operator> aggregate(const schema& in,
                                                               const std::vector<std::size_t>& group_cols,
-                                                              const std::vector<agg>& aggs,
+                                                              const std::vector<agg_spec>& aggs,
                                                               std::unique_ptr<batch_source> child) {
-  bound_node n;
-  n.kind = ftq::node_kind::aggregate;
-  n.id = 0;
-  n.path = "plan";
-  std::vector<ftq::field> out;
-  for (std::size_t g : group_cols) {
-    n.group_by.push_back(column_ref(g, in[g].type));
-    out.push_back(in[g]);
-  }
-  for (std::size_t i = 0; i < aggs.size(); ++i) {
-    n.aggregates.push_back({aggs[i].fn, aggs[i].arg, result_type(aggs[i])});
-    out.push_back({"a" + std::to_string(i), result_type(aggs[i])});
-  }
-  n.output = schema(out);
-  return std::make_unique<ftq::exec::hash_aggregate_operator>(n, std::move(child));
+  return std::make_unique<ftq::exec::hash_aggregate_operator>(aggregate_node(0, in, group_cols, aggs),
+                                                              std::move(child));
 }
 
 const schema xs({{"g", type_id::int64}, {"x", type_id::int64}, {"y", type_id::float64}, {"s", type_id::string}});
-const bound_expr g_ref = column_ref(0, type_id::int64);
-const bound_expr x_ref = column_ref(1, type_id::int64);
-const bound_expr y_ref = column_ref(2, type_id::float64);
-const bound_expr s_ref = column_ref(3, type_id::string);
-
-const std::vector<agg> every_aggregate = {
-    {agg_fn::sum, x_ref},
-    {agg_fn::sum, y_ref},
-    {agg_fn::count, x_ref},
-    {agg_fn::count_star, std::nullopt},
-    {agg_fn::avg, x_ref},
-    {agg_fn::avg, y_ref},
-    {agg_fn::min, x_ref},
-    {agg_fn::max, x_ref},
-    {agg_fn::min, y_ref},
-    {agg_fn::max, y_ref},
-    {agg_fn::min, s_ref},
-    {agg_fn::max, s_ref},
-    {agg_fn::count_distinct, x_ref},
-    {agg_fn::count_distinct, s_ref},
-    {agg_fn::count, s_ref},
-};
 
 std::vector<row> sorted(std::vector<row> rows) {
   std::sort(rows.begin(), rows.end());

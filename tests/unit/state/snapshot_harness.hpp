@@ -33,6 +33,7 @@
 #include "exec/operators/top_k.hpp"
 #include "exec/physical_operator.hpp"
 #include "exec/state/state_section.hpp"
+#include "support/aggregate_nodes.hpp"
 #include "support/bound_plan_builders.hpp"
 #include "support/operator_harness.hpp"
 #include "support/run_coro.hpp"
@@ -361,40 +362,10 @@ inline bound_node node(ftq::node_kind kind, std::size_t id, schema out) {
   return n;
 }
 
-inline type_id agg_type(agg_fn fn, const std::optional<bound_expr>& arg) {
-  switch (fn) {
-    case agg_fn::avg:
-      return type_id::float64;
-    case agg_fn::count:
-    case agg_fn::count_star:
-    case agg_fn::count_distinct:
-      return type_id::int64;
-    default:
-      return arg->type;
-  }
-}
-
-struct agg_spec {
-  agg_fn fn;
-  std::optional<bound_expr> arg;
-};
-
 /// Groups the child's rows by input columns `group_cols` and computes `aggs`; id of the aggregate `id`.
 inline operator_ptr aggregate(std::size_t id, const schema& in, const std::vector<std::size_t>& group_cols,
                               const std::vector<agg_spec>& aggs, operator_ptr child) {
-  std::vector<field> out;
-  bound_node n = node(ftq::node_kind::aggregate, id, {});
-  for (std::size_t g : group_cols) {
-    n.group_by.push_back(column_ref(g, in[g].type));
-    out.push_back(in[g]);
-  }
-  for (std::size_t i = 0; i < aggs.size(); ++i) {
-    const type_id t = agg_type(aggs[i].fn, aggs[i].arg);
-    n.aggregates.push_back({aggs[i].fn, aggs[i].arg, t});
-    out.push_back({"a" + std::to_string(i), t});
-  }
-  n.output = schema(out);
-  return std::make_unique<exec::hash_aggregate_operator>(n, std::move(child));
+  return std::make_unique<exec::hash_aggregate_operator>(aggregate_node(id, in, group_cols, aggs), std::move(child));
 }
 
 struct sort_key {
