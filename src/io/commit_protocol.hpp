@@ -20,8 +20,8 @@ namespace ftq::io::detail {
 /// A commit's temp file name: "<name>.tmp-<pid>-<random>-<counter>", unique across processes.
 std::string temp_name(const std::string& name);
 
-/// One write syscall (pwritev or an io_uring WRITEV): at most `max_iov` buffers and 1 GiB, so its
-/// byte count fits the int of a CQE result.
+/// One write syscall (pwritev or an io_uring WRITEV): at most `max_iov` buffers and 8 MiB, the
+/// step after which the threads backend hints writeback (and well within a CQE's int result).
 struct write_group {
   std::uint64_t offset = 0;
   std::size_t length = 0;

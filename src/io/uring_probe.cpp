@@ -15,10 +15,17 @@ namespace {
 
 // Every opcode the io_uring store submits.
 constexpr std::pair<int, const char*> used_opcodes[] = {
-    {IORING_OP_OPENAT, "OPENAT"}, {IORING_OP_WRITEV, "WRITEV"},     {IORING_OP_FSYNC, "FSYNC"},
-    {IORING_OP_CLOSE, "CLOSE"},   {IORING_OP_RENAMEAT, "RENAMEAT"}, {IORING_OP_READ, "READ"},
-    {IORING_OP_STATX, "STATX"},   {IORING_OP_UNLINKAT, "UNLINKAT"}, {IORING_OP_MKDIRAT, "MKDIRAT"},
+    {IORING_OP_OPENAT, "OPENAT"},
+    {IORING_OP_WRITEV, "WRITEV"},
+    {IORING_OP_FSYNC, "FSYNC"},
+    {IORING_OP_CLOSE, "CLOSE"},
+    {IORING_OP_RENAMEAT, "RENAMEAT"},
+    {IORING_OP_READ, "READ"},
+    {IORING_OP_STATX, "STATX"},
+    {IORING_OP_UNLINKAT, "UNLINKAT"},
+    {IORING_OP_MKDIRAT, "MKDIRAT"},
     {IORING_OP_NOP, "NOP"},
+    {IORING_OP_SYNC_FILE_RANGE, "SYNC_FILE_RANGE"},
 };
 
 std::string failed(const char* what, int negative_errno) {

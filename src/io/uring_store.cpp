@@ -39,6 +39,7 @@ enum class sqe_kind : std::uint8_t {
   open_direct,   // openat into a fixed-file slot
   open,          // openat into the process's descriptor table
   write,         // writev on a fixed file
+  writeback,     // sync_file_range(WRITE) hint on a fixed file: hard-linked, its result ignored
   fsync,         // fsync of a fixed file
   close_direct,  // close of a fixed-file slot
   close,         // close of a descriptor
@@ -275,6 +276,11 @@ class ring_core : public std::enable_shared_from_this<ring_core> {
                              s.io.offset);
         sqe->flags |= IOSQE_FIXED_FILE;
         break;
+      case sqe_kind::writeback:
+        io_uring_prep_sync_file_range(sqe, static_cast<int>(s.slot), static_cast<unsigned>(s.io.length), s.io.offset,
+                                      SYNC_FILE_RANGE_WRITE);
+        sqe->flags |= IOSQE_FIXED_FILE;
+        break;
       case sqe_kind::fsync:
         io_uring_prep_fsync(sqe, static_cast<int>(s.slot), 0);
         sqe->flags |= IOSQE_FIXED_FILE;
@@ -362,7 +368,8 @@ class ring_core : public std::enable_shared_from_this<ring_core> {
         // Executed by io-wq workers: the submitting executor thread never copies or waits.
         sqe->flags |= IOSQE_ASYNC;
         if (i + 1 < n) {
-          sqe->flags |= IOSQE_IO_LINK;
+          // A hint's failure must not cancel the durable steps after it.
+          sqe->flags |= s.kind == sqe_kind::writeback ? IOSQE_IO_HARDLINK : IOSQE_IO_LINK;
         }
         io_uring_sqe_set_data(sqe, &s);
       }
@@ -444,6 +451,9 @@ class ring_core : public std::enable_shared_from_this<ring_core> {
   void finish_piece(chain_base* c) {
     for (std::size_t i = c->next; i < c->piece_end; ++i) {
       step& s = c->steps[i];
+      if (s.kind == sqe_kind::writeback) {
+        continue;  // a hint: whatever it met, the fsync after it decides
+      }
       int error = s.injected != 0 ? s.injected : (s.res < 0 ? -s.res : 0);
       if (error == 0 && s.kind == sqe_kind::write && static_cast<std::size_t>(s.res) < s.io.length) {
         if (s.res == 0) {
@@ -556,11 +566,23 @@ class uring_store final : public file_store {
     // the kernel rejects it).
     std::vector<step> steps;
     steps.push_back(open_direct(temp, slot, O_WRONLY | O_CREAT | O_EXCL, 0600));
-    for (write_group& g : plan_writes(request.buffers, core_->options().max_iov)) {
+    std::vector<write_group> writes = plan_writes(request.buffers, core_->options().max_iov);
+    const bool hint_writeback = writes.size() > 1;  // a large file: overlap copying with writeback
+    for (write_group& g : writes) {
       step w = make_step(op_kind::write, temp, sqe_kind::write);
       w.slot = slot;
       w.io = std::move(g);
-      steps.push_back(std::move(w));
+      if (hint_writeback) {
+        step hint = make_step(op_kind::write, temp, sqe_kind::writeback);
+        hint.slot = slot;
+        hint.io.offset = w.io.offset;
+        hint.io.length = w.io.length;
+        hint.silent = true;
+        steps.push_back(std::move(w));
+        steps.push_back(std::move(hint));
+      } else {
+        steps.push_back(std::move(w));
+      }
     }
     steps.push_back(fsync_fixed(op_kind::fsync, temp, slot));
     const std::size_t closed = steps.size();
