@@ -7,6 +7,10 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <ftq/checkpoint.hpp>
 
 #include "checkpoint/file_format.hpp"
@@ -19,6 +23,22 @@ struct checkpoint_manager::impl {
   checkpoint_options options;
   std::unique_ptr<io::file_store> store;
   std::optional<checkpoint::encryption_key> key;
+
+  /// Serializes, compresses, encrypts and decodes off the callers' executor threads.
+  std::unique_ptr<boost::asio::thread_pool> cpu_pool = std::make_unique<boost::asio::thread_pool>(2);
+
+  /// Runs `work` on the CPU pool and resumes the caller on its own executor; rethrows what
+  /// `work` throws.
+  template <class Work>
+  boost::asio::awaitable<void> on_cpu_pool(Work work) {
+    co_await boost::asio::co_spawn(
+        cpu_pool->get_executor(),
+        [&work]() -> boost::asio::awaitable<void> {
+          work();
+          co_return;
+        },
+        boost::asio::use_awaitable);
+  }
 
   checkpoint::codec_options codec() const;
   std::filesystem::path query_dir(const std::string& query_id) const { return options.dir / query_id; }

@@ -98,12 +98,18 @@ boost::asio::awaitable<commit_report> query_checkpoints::commit(std::vector<stat
   const exec::snapshot_kind requested =
       kind == file_kind::full ? exec::snapshot_kind::full : exec::snapshot_kind::delta;
   file_builder builder(id, manager_.codec());
-  for (const auto& s : states) {
-    exec::state_packer packer(builder.begin_section(s.operator_id));
-    const exec::snapshot_kind packed = s.state->save(packer, requested);
-    builder.end_section(static_cast<std::uint8_t>(packed));
-  }
-  std::vector<std::span<const std::byte>> buffers = builder.finish();
+  std::vector<std::span<const std::byte>> buffers;
+  // Packing, compressing and encrypting a large state takes tens of milliseconds: do it on the
+  // manager's CPU pool so the query's executor thread keeps serving other work. The query's own
+  // coroutine is suspended here, so nothing touches its states meanwhile.
+  co_await manager_.on_cpu_pool([&] {
+    for (const auto& s : states) {
+      exec::state_packer packer(builder.begin_section(s.operator_id));
+      const exec::snapshot_kind packed = s.state->save(packer, requested);
+      builder.end_section(static_cast<std::uint8_t>(packed));
+    }
+    buffers = builder.finish();
+  });
   const auto serialized = std::chrono::steady_clock::now();
 
   io::commit_request request{dir_, file_name(id.epoch), std::move(buffers)};
@@ -221,7 +227,7 @@ boost::asio::awaitable<std::vector<decoded_file>> query_checkpoints::read_chain(
       throw checkpoint_error(errc::checkpoint_tampered, link, "not encrypted, but a key is configured",
                              summary.identity.epoch);
     }
-    decoded.push_back(decode_file(bytes, link, key));
+    co_await manager_.on_cpu_pool([&] { decoded.push_back(decode_file(bytes, link, key)); });
   }
   co_return decoded;
 }
@@ -292,7 +298,7 @@ boost::asio::awaitable<restore_report> query_checkpoints::restore(std::function<
         const std::vector<decoded_file> decoded = co_await read_chain(chain);
         const std::vector<state_ref> states = fresh();
         states_touched = true;
-        apply_chain(decoded, states);
+        co_await manager_.on_cpu_pool([&] { apply_chain(decoded, states); });
         for (const auto& s : states) {
           s.state->snapshot_committed();
         }

@@ -15,6 +15,7 @@ void vector_state::set(std::size_t i, std::int64_t v) {
 }
 
 exec::snapshot_kind vector_state::save(exec::state_packer& out, exec::snapshot_kind requested) const {
+  saved_on = std::this_thread::get_id();
   const bool delta = requested == exec::snapshot_kind::delta && has_committed_;
   out.pack_array(5);
   out.pack(std::string_view("test_vector"));
@@ -37,6 +38,7 @@ exec::snapshot_kind vector_state::save(exec::state_packer& out, exec::snapshot_k
 }
 
 void vector_state::load(const msgpack::object& in, exec::snapshot_kind kind) {
+  loaded_on = std::this_thread::get_id();
   if (in.type != msgpack::type::ARRAY || in.via.array.size != 5) {
     exec::bad_state("test_vector: expected an array of 5");
   }

@@ -4,6 +4,7 @@
 // changed positions), so manager tests can check chains, retention and restore exactly.
 
 #include <cstdint>
+#include <thread>
 #include <vector>
 
 #include "exec/execution_context.hpp"
@@ -12,6 +13,9 @@ namespace ftq::test {
 
 struct vector_state : exec::operator_state {
   std::vector<std::int64_t> values;
+  /// The thread the last save() and load() ran on.
+  mutable std::thread::id saved_on;
+  std::thread::id loaded_on;
 
   void append(std::int64_t v);
   void set(std::size_t i, std::int64_t v);

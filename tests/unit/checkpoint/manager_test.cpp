@@ -599,3 +599,18 @@ TEST_CASE("a permission error surfaces as EACCES itself") {
   CHECK((failed->code() == std::errc::permission_denied));
   CHECK(std::string(failed->what()).find("Permission denied") != std::string::npos);
 }
+
+TEST_CASE("states are packed and loaded off the executor thread, which stays free for other work") {
+  ftq::test::temp_dir tmp;
+  asio::io_context io;
+  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  two_states s;
+  s.a.values.assign(1 << 20, 7);
+  commit_once(io, m, s, 15);  // run_coro_on runs io on this thread
+  CHECK(s.a.saved_on != std::thread::id());
+  CHECK(s.a.saved_on != std::this_thread::get_id());
+  auto [restored, r] = restore_fresh(io, m, "q", hash_of(15));
+  REQUIRE(r.restored.has_value());
+  CHECK(restored.a.loaded_on != std::this_thread::get_id());
+  CHECK(restored.a.values == s.a.values);
+}
