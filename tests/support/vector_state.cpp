@@ -58,7 +58,9 @@ void vector_state::load(const msgpack::object& in, exec::snapshot_kind kind) {
   }
   const std::size_t base = values.size();
   values.resize(base + f[3].via.bin.size / 8);
-  std::memcpy(values.data() + base, f[3].via.bin.ptr, f[3].via.bin.size);
+  if (f[3].via.bin.size > 0) {  // an empty bin may carry a null pointer
+    std::memcpy(values.data() + base, f[3].via.bin.ptr, f[3].via.bin.size);
+  }
   for (std::uint32_t k = 0; k < f[4].via.array.size; ++k) {
     const msgpack::object& pair = f[4].via.array.ptr[k];
     if (pair.type != msgpack::type::ARRAY || pair.via.array.size != 2) {

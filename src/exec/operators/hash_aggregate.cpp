@@ -640,7 +640,8 @@ void aggregate_state::load(const msgpack::object& in, snapshot_kind kind) {
   group_count = count;
   grow_folds(*this, count);
   const group_targets to{changed, first, count};
-  unpack_group_values(sec.field(8, "rows"), rows, to);
+  const value_reader rows_value = sec.field(8, "rows");
+  unpack_group_values(rows_value, rows, to);
   for (std::size_t k = 0; k < folds.size(); ++k) {
     const value_reader f = folds_value.at(k, "fold");
     f.expect_array(fold_vectors);
@@ -651,6 +652,20 @@ void aggregate_state::load(const msgpack::object& in, snapshot_kind kind) {
         unpack_group_values(f.at(i, name), v, to);
       }
     });
+  }
+  // Counts the folds keep adding to (and subtract from each other) must be plausible, so a
+  // forged state cannot make later batches overflow them: 2^62 rows leaves 2^62 of headroom.
+  constexpr std::int64_t max_rows = std::int64_t{1} << 62;
+  for (std::size_t g = 0; g < count; ++g) {
+    if (rows[g] < 0 || rows[g] > max_rows) {
+      rows_value.invalid("group " + std::to_string(g) + " has " + std::to_string(rows[g]) + " rows");
+    }
+    for (const input_fold& f : folds) {
+      if (g < f.nulls.size() && (f.nulls[g] < 0 || f.nulls[g] > rows[g])) {
+        folds_value.invalid("group " + std::to_string(g) + " has " + std::to_string(f.nulls[g]) + " NULLs in " +
+                            std::to_string(rows[g]) + " rows");
+      }
+    }
   }
   for (std::size_t k = 0; k < distinct.size(); ++k) {
     distinct[k].load(distinct_value.at(k, "distinct"), delta, count);
