@@ -107,6 +107,15 @@ void commit_rounds(asio::io_context& io, ftq::checkpoint_manager& m, two_states&
   });
 }
 
+/// Commits a state holding just `value` as query "q" of plan `seed`, through a manager of its own
+/// made from `o` (gone again when this returns, as after a restart).
+void commit_value(asio::io_context& io, const ftq::checkpoint_options& o, std::int64_t value, unsigned char seed) {
+  ftq::checkpoint_manager m(io.get_executor(), o);
+  two_states s;
+  s.a.append(value);
+  commit_once(io, m, s, seed);
+}
+
 /// Writes a key file of 64 copies of hex digit `digit`, mode 0600.
 void write_key(const std::filesystem::path& path, char digit) {
   std::ofstream(path) << std::string(64, digit) << "\n";
@@ -361,12 +370,7 @@ TEST_CASE("a wrong or missing key is a clear error, never garbage") {
   asio::io_context io;
   auto o = options_for(tmp / "ck", "threads");
   o.key_file = tmp / "key1";
-  {
-    ftq::checkpoint_manager m(io.get_executor(), o);
-    two_states s;
-    s.a.append(42);
-    commit_once(io, m, s, 9);
-  }
+  commit_value(io, o, 42, 9);
   o.key_file = tmp / "key2";
   ftq::checkpoint_manager wrong(io.get_executor(), o);
   try {
@@ -552,12 +556,7 @@ TEST_CASE("with a key configured, an unencrypted checkpoint is refused as a down
   write_key(tmp / "key", '3');
   asio::io_context io;
   auto o = options_for(tmp / "ck", "threads");
-  {
-    ftq::checkpoint_manager plain(io.get_executor(), o);
-    two_states s;
-    s.a.append(1);
-    commit_once(io, plain, s, 13);
-  }
+  commit_value(io, o, 1, 13);
   o.key_file = tmp / "key";
   ftq::checkpoint_manager keyed(io.get_executor(), o);
   auto [restored, r] = restore_fresh(io, keyed, "q", hash_of(13));
