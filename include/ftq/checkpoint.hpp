@@ -23,6 +23,10 @@
 
 namespace ftq {
 
+namespace io {
+class fault_injector;  // src/io/file_store.hpp: fails or crashes chosen I/O steps (tests, --inject)
+}
+
 enum class checkpoint_compression : std::uint8_t { none, lz4, zstd };
 
 struct checkpoint_options {
@@ -51,6 +55,9 @@ struct checkpoint_options {
   /// Receives one line per notable event (backend chosen, checkpoint skipped and why, commit
   /// failed). Empty: events are dropped (they stay visible through the returned reports).
   std::function<void(std::string_view)> log{};
+  /// Fault injection for tests, benchmarks and the demo (docs/fault-injection.md): consulted
+  /// before every I/O step of the store. Null, the default, in production.
+  std::shared_ptr<io::fault_injector> faults{};
 };
 
 /// One checkpoint file as its header describes it.

@@ -1,13 +1,19 @@
 #pragma once
-/// Runs query plans as coroutines on the caller's Asio executor. `prepare` compiles a plan
-/// (throwing ftq::plan_error for a bad one); `run` executes it and returns its result, in memory
-/// or as a CSV file. Many queries may run at once on one single-threaded io_context: each
-/// yields regularly, so none starves the others, and none blocks the executor thread for long.
+/// Runs query plans as coroutines on the caller's Asio executor, surviving failures.
+/// `prepare` compiles a plan (throwing ftq::plan_error for a bad one); `run` executes it and
+/// returns its result, in memory or as a CSV file. Many queries may run at once on one
+/// single-threaded io_context or a pool of threads, shared by priority: each yields regularly,
+/// none blocks the executor for long, and none waits on a timer or the disk holding it. Every
+/// operator runs through a fault_tolerant_operator: a failure is retried, or the failed
+/// operator (or its pipeline) is rolled back to the last checkpoint and replayed, as the
+/// query's recovery policy says (ftq/fault_tolerant_context.hpp), so a query that meets
+/// failures returns exactly the result of a fault-free run.
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +21,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <ftq/batch.hpp>
+#include <ftq/checkpoint_interval.hpp>
+#include <ftq/failure_detector.hpp>
+#include <ftq/fault_tolerant_context.hpp>
 #include <ftq/plan.hpp>
 #include <ftq/table.hpp>
 #include <ftq/types.hpp>
@@ -31,6 +40,11 @@ struct engine_options {
   /// Longest a query runs on the executor without giving other work a turn. Shorter keeps the
   /// embedding service more responsive; longer saves a few re-schedules (each ~1 µs).
   std::chrono::microseconds yield_interval{2000};
+  /// How many queries compute at once: the number of threads that run the executor (1 for an
+  /// io_context run by one thread). The rest wait their turn, by priority.
+  std::size_t concurrency = 1;
+  /// Failure detection, retries, recovery, stall detection, fault injection.
+  fault_tolerance_options fault_tolerance{};
 };
 
 class checkpoint_manager;
@@ -44,8 +58,13 @@ struct checkpoint_schedule {
   std::string query_id{};
   /// A checkpoint after every this many rows scanned (0: not by rows).
   std::uint64_t every_rows = 0;
-  /// A checkpoint after this much time (0: not by time). With neither set, every 1M rows.
+  /// A checkpoint after this much time (0: not by time). With neither set, the interval is
+  /// adaptive: Daly's formula over the checkpoint cost measured and the failures seen, within
+  /// engine_options::fault_tolerance.checkpoint_interval's bounds (query::checkpoint_interval()).
   std::chrono::milliseconds interval{0};
+  /// Start over: delete the query's earlier checkpoints (and partial output) instead of resuming.
+  /// By default a query resumes from the newest valid checkpoint an earlier run left.
+  bool fresh = false;
 };
 
 /// Per-query options.
@@ -54,6 +73,12 @@ struct query_options {
   /// query succeeds). Empty: keep the result in memory in query_result::batches.
   std::filesystem::path output_csv{};
   checkpoint_schedule checkpoints{};
+  /// Share of the executor while several queries compute (a query of priority 4 gets four time
+  /// slices for each one a query of priority 1 gets), and the order recoveries run in when more
+  /// are due than may run at once. At least 1.
+  std::uint32_t priority = 1;
+  /// Replaces the engine's recovery policy for this query; validated by prepare().
+  std::optional<recovery_policy> recovery{};
 };
 
 /// What a query's checkpointing has done so far.
@@ -103,12 +128,25 @@ class query {
   query_progress_snapshot progress() const noexcept;
   /// Asks the query to stop; run() then fails with ftq::error(errc::query_cancelled).
   void cancel() noexcept;
+  /// Stops it gracefully: like cancel(), but a query that checkpoints first takes one final
+  /// checkpoint, so a later run resumes from where it stopped.
+  void stop() noexcept;
   /// The operator tree as text, one operator per line with its plan path ("EXPLAIN").
   std::string explain() const;
   /// The id its checkpoints are filed under (empty when it takes none).
   const std::string& checkpoint_id() const noexcept;
   /// A copy of its checkpointing counters; safe while it runs.
   checkpoint_stats checkpoints() const;
+  /// The checkpoint interval in force and what it was derived from.
+  interval_choice checkpoint_interval() const;
+  /// What fault tolerance did for it so far; safe while it runs.
+  fault_tolerance_stats fault_tolerance() const;
+  /// Its failures, oldest first (from the engine's failure detector, including those an earlier
+  /// run recorded in the checkpoint it resumed from).
+  std::vector<failure_record> failures() const;
+  /// Its fault-tolerance context: policy, detector, budget.
+  const fault_tolerant_context& context() const noexcept;
+  std::uint32_t priority() const noexcept;
 
   struct impl;
   explicit query(std::unique_ptr<impl> p);
@@ -120,12 +158,13 @@ class query {
 
 using query_ptr = std::shared_ptr<query>;
 
-class engine {
+/// The engine (`ftq::engine` for short).
+class fault_tolerant_execution_engine {
  public:
-  explicit engine(boost::asio::any_io_executor executor, engine_options options = {});
-  ~engine();
-  engine(const engine&) = delete;
-  engine& operator=(const engine&) = delete;
+  explicit fault_tolerant_execution_engine(boost::asio::any_io_executor executor, engine_options options = {});
+  ~fault_tolerant_execution_engine();
+  fault_tolerant_execution_engine(const fault_tolerant_execution_engine&) = delete;
+  fault_tolerant_execution_engine& operator=(const fault_tolerant_execution_engine&) = delete;
 
   const engine_options& options() const noexcept;
   const boost::asio::any_io_executor& executor() const noexcept;
@@ -135,7 +174,9 @@ class engine {
   /// Compiles `p`: resolves columns, tables and files, checks types. Throws ftq::plan_error.
   query_ptr prepare(const plan& p, query_options options = {});
   /// Runs a prepared query to completion on the engine's executor and returns its result.
-  /// Throws ftq::csv_error, ftq::io_error or ftq::error (cancelled) when it fails.
+  /// Failures its recovery policy covers are recovered from; otherwise it throws the failure
+  /// (ftq::csv_error, ftq::io_error...), ftq::operator_error when recovery gave up (retries or
+  /// budget spent), or ftq::error(query_cancelled).
   boost::asio::awaitable<query_result> run(query_ptr q);
   /// prepare() then run(). The plan is taken by value: the coroutine starts later, when the
   /// caller's plan may be gone. (Overloads rather than a default argument: GCC 12 destroys a
@@ -143,9 +184,23 @@ class engine {
   boost::asio::awaitable<query_result> execute(plan p, query_options options);
   boost::asio::awaitable<query_result> execute(plan p);
 
- private:
+  /// Stops every running query gracefully (query::stop()); for SIGINT and SIGTERM handlers.
+  /// Returns how many were asked to stop.
+  std::size_t stop_all();
+  /// Queries currently running.
+  std::vector<query_ptr> running() const;
+  /// The failure detector all its queries share.
+  failure_detector& detector() noexcept;
+  /// Named recovery handlers rules may call (engine_options::fault_tolerance.handlers).
+  handler_registry& handlers() noexcept;
+
   struct impl;
+  impl& internals() noexcept { return *impl_; }
+
+ private:
   std::unique_ptr<impl> impl_;
 };
+
+using engine = fault_tolerant_execution_engine;
 
 }  // namespace ftq

@@ -27,6 +27,16 @@ enum class errc {
   checkpoint_version_unsupported,  // written by a newer (or unknown) format or state version
   checkpoint_not_found,            // no complete checkpoint exists for the query
   io_backend_unavailable,          // FTQ_IO_BACKEND forced a backend this machine cannot use
+  // Fault tolerance (see docs/fault-tolerance.md).
+  operator_failed,          // an operator raised an error of no more specific kind (injected faults too)
+  transient_failure,        // a failure expected to pass when tried again (injected, or a flaky source)
+  operator_stalled,         // the stall detector found an operator that stopped making progress
+  retries_exhausted,        // the recovery policy's attempts for an operator ran out
+  retry_budget_exhausted,   // the query's or the engine's retry budget is spent
+  circuit_open,             // the failure detector holds the operator open and no probe is admitted
+  recovery_failed,          // a recovery action itself failed (restoring state, a named handler)
+  recovery_policy_invalid,  // a recovery policy names an unknown error class, action or handler
+  handler_timeout,          // a named recovery handler overran its time limit
 };
 
 const std::error_category& ftq_category() noexcept;
@@ -100,6 +110,26 @@ class checkpoint_error : public error {
   std::uint64_t epoch_;
   std::uint64_t operator_id_;
   std::uint64_t offset_;
+};
+
+/// A failure of one operator that recovery could not (or must not) absorb: what() is
+/// "operator 3 (hash_join): <message>". code() says why recovery stopped (retries_exhausted,
+/// retry_budget_exhausted, ...) or is the cause's own code when it was never retryable.
+class operator_error : public error {
+ public:
+  operator_error(std::error_code code, std::uint64_t operator_id, std::string operator_name, std::string message,
+                 std::uint32_t attempts = 0);
+  std::uint64_t operator_id() const noexcept { return operator_id_; }
+  const std::string& operator_name() const noexcept { return operator_name_; }
+  const std::string& message() const noexcept { return message_; }
+  /// Attempts made before giving up (0: none was allowed).
+  std::uint32_t attempts() const noexcept { return attempts_; }
+
+ private:
+  std::uint64_t operator_id_;
+  std::string operator_name_;
+  std::string message_;
+  std::uint32_t attempts_;
 };
 
 }  // namespace ftq

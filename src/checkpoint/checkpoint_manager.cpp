@@ -126,7 +126,7 @@ checkpoint_manager::checkpoint_manager(boost::asio::any_io_executor executor, ch
   } else if (!options.key_env.empty()) {
     impl_->key = checkpoint::key_from_env(options.key_env.c_str());
   }
-  impl_->store = io::make_file_store(executor, checkpoint::parse_backend(options.io_backend));
+  impl_->store = io::make_file_store(executor, checkpoint::parse_backend(options.io_backend), options.faults);
   impl_->options = std::move(options);
   impl_->log("checkpoints: I/O backend " + std::string(io::backend_name(impl_->store->info().kind)) + " (" +
              impl_->store->info().reason + ")");

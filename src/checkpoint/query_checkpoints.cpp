@@ -322,6 +322,55 @@ boost::asio::awaitable<restore_report> query_checkpoints::restore(std::function<
   co_return report;
 }
 
+boost::asio::awaitable<bool> query_checkpoints::reload_committed(section_visitor apply) {
+  if (!committed_epoch_) {
+    co_return false;
+  }
+  const std::vector<std::uint64_t> chain = chain_of(*committed_epoch_);
+  if (chain.empty()) {
+    throw checkpoint_error(errc::checkpoint_not_found, (dir_ / file_name(*committed_epoch_)).string(),
+                           "the chain of the last committed checkpoint is incomplete", *committed_epoch_);
+  }
+  const std::vector<decoded_file> decoded = co_await read_chain(chain);
+  co_await manager_.on_cpu_pool([&] {
+    for (const decoded_file& file : decoded) {
+      const std::uint64_t epoch = file.summary.identity.epoch;
+      for (std::size_t i = 0; i < file.sections.size(); ++i) {
+        const section_info& sec = file.summary.sections[i];
+        const std::vector<char>& raw = file.sections[i];
+        try {
+          msgpack::object_handle oh = exec::unpack_section(raw.data(), raw.size());
+          apply(sec.operator_id, oh.get(), static_cast<exec::snapshot_kind>(sec.kind));
+        } catch (const checkpoint_error& e) {
+          throw checkpoint_error(e.code(), (dir_ / file_name(epoch)).string(), e.message(), epoch, sec.operator_id,
+                                 sec.offset);
+        } catch (const std::bad_cast& e) {
+          throw checkpoint_error(errc::checkpoint_corrupt, (dir_ / file_name(epoch)).string(),
+                                 std::string("malformed state: ") + e.what(), epoch, sec.operator_id, sec.offset);
+        }
+      }
+    }
+  });
+  co_return true;
+}
+
+boost::asio::awaitable<void> query_checkpoints::discard_all() {
+  co_await open();
+  std::vector<std::filesystem::path> all;
+  for (const auto& [epoch, f] : files_) {
+    all.push_back(dir_ / file_name(epoch));
+  }
+  if (!all.empty()) {
+    co_await manager_.store->remove(std::move(all));
+  }
+  files_.clear();
+  committed_epoch_.reset();
+  base_epoch_ = 0;
+  base_bytes_ = 0;
+  chain_bytes_ = 0;
+  deltas_since_base_ = 0;
+}
+
 boost::asio::awaitable<void> query_checkpoints::finish(bool succeeded) {
   if (!opened_) {
     co_return;

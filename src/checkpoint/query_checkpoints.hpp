@@ -64,6 +64,17 @@ class query_checkpoints {
   /// plan, a wrong or missing key throw checkpoint_error.
   boost::asio::awaitable<restore_report> restore(std::function<std::vector<state_ref>()> fresh);
 
+  /// For rolling part of a running query back: reads the chain of the epoch last committed or
+  /// restored and hands every section, base first, to `apply` (on the manager's CPU pool; the
+  /// caller's coroutine is suspended meanwhile). Returns false, calling nothing, when there is
+  /// no such epoch. Errors are thrown: this chain verified when it was written or restored.
+  using section_visitor =
+      std::function<void(std::uint32_t operator_id, const msgpack::object& section, exec::snapshot_kind kind)>;
+  boost::asio::awaitable<bool> reload_committed(section_visitor apply);
+
+  /// Deletes every checkpoint of the query (a fresh start was asked for).
+  boost::asio::awaitable<void> discard_all();
+
   /// The query ended: deletes its checkpoints, or only applies retention when the manager's
   /// options say to retain them (or the query did not succeed).
   boost::asio::awaitable<void> finish(bool succeeded);

@@ -15,15 +15,17 @@ constexpr const char* usage_text =
     "\n"
     "commands:\n"
     "  gen          write the deterministic TPC-H-like lineitem.csv and orders.csv\n"
-    "  run          run a JSON plan and write its result as CSV\n"
-    "  demo         generate data, run the five example queries at once, verify them\n"
+    "  run          run a JSON plan and write its result as CSV (resumes from its checkpoints)\n"
+    "  demo         generate data, run the five example queries at once with injected\n"
+    "               failures and a crash, resume, verify every result\n"
     "  checkpoints  list (and --verify) the checkpoints in a directory\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help (ftq COMMAND --help shows a command's flags)\n"
     "  --version      show the version\n"
     "\n"
-    "exit status: 0 success, 1 failure, 2 bad usage, 3 bad plan\n";
+    "exit status: 0 success, 1 failure, 2 bad usage, 3 bad plan, 130 or 143 stopped by\n"
+    "SIGINT or SIGTERM (run the same command to resume)\n";
 
 }  // namespace
 

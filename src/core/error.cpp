@@ -37,6 +37,24 @@ class ftq_error_category final : public std::error_category {
         return "no checkpoint found";
       case errc::io_backend_unavailable:
         return "I/O backend unavailable";
+      case errc::operator_failed:
+        return "operator failed";
+      case errc::transient_failure:
+        return "transient failure";
+      case errc::operator_stalled:
+        return "operator stalled";
+      case errc::retries_exhausted:
+        return "retries exhausted";
+      case errc::retry_budget_exhausted:
+        return "retry budget exhausted";
+      case errc::circuit_open:
+        return "operator held open by the failure detector";
+      case errc::recovery_failed:
+        return "recovery failed";
+      case errc::recovery_policy_invalid:
+        return "invalid recovery policy";
+      case errc::handler_timeout:
+        return "recovery handler timed out";
     }
     return "unknown ftq error " + std::to_string(value);
   }
@@ -90,5 +108,13 @@ checkpoint_error::checkpoint_error(std::error_code code, std::string path, std::
       epoch_(epoch),
       operator_id_(operator_id),
       offset_(offset) {}
+
+operator_error::operator_error(std::error_code code, std::uint64_t operator_id, std::string operator_name,
+                               std::string message, std::uint32_t attempts)
+    : error(code, "operator " + std::to_string(operator_id) + " (" + operator_name + "): " + message),
+      operator_id_(operator_id),
+      operator_name_(std::move(operator_name)),
+      message_(std::move(message)),
+      attempts_(attempts) {}
 
 }  // namespace ftq

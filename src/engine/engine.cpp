@@ -5,13 +5,21 @@
 #include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <ftq/checkpoint.hpp>
 #include <ftq/error.hpp>
 
+#include "checkpoint/manager_impl.hpp"
 #include "engine/lower.hpp"
+#include "engine/priority_scheduler.hpp"
 #include "engine/query_impl.hpp"
+#include "engine/recovery_gate.hpp"
 #include "exec/operators/csv_sink.hpp"
+#include "exec/operators/memory_sink.hpp"
 #include "plan/binder.hpp"
 
 namespace ftq {
@@ -63,10 +71,27 @@ query_progress_snapshot query::progress() const noexcept {
 }
 
 void query::cancel() noexcept { impl_->context->cancel(); }
+void query::stop() noexcept {
+  if (impl_->recovery) {
+    impl_->recovery->want_final_checkpoint();
+  }
+  impl_->context->cancel();
+}
 const std::string& query::checkpoint_id() const noexcept { return impl_->checkpoint_id; }
 checkpoint_stats query::checkpoints() const {
   return impl_->checkpointer ? impl_->checkpointer->stats() : checkpoint_stats{};
 }
+interval_choice query::checkpoint_interval() const {
+  return impl_->checkpointer ? impl_->checkpointer->interval() : interval_choice{};
+}
+fault_tolerance_stats query::fault_tolerance() const { return impl_->fault_tolerance->stats(); }
+std::vector<failure_record> query::failures() const {
+  history_filter f;
+  f.query = impl_->fault_tolerance->query_id();
+  return impl_->fault_tolerance->detector().history(f);
+}
+const fault_tolerant_context& query::context() const noexcept { return *impl_->fault_tolerance; }
+std::uint32_t query::priority() const noexcept { return impl_->options.priority; }
 
 namespace {
 
@@ -85,22 +110,65 @@ std::string query::explain() const {
   return out.str();
 }
 
-struct engine::impl {
+struct fault_tolerant_execution_engine::impl {
   boost::asio::any_io_executor executor;
   engine_options options;
   std::mutex tables_mutex;
   std::map<std::string, table_ptr, std::less<>> tables;
   std::atomic<std::uint64_t> next_query_id{1};
+  std::shared_ptr<clock> time;
+  std::shared_ptr<failure_detector> detector;
+  std::shared_ptr<retry_budget> budget;
+  std::unique_ptr<engine_detail::recovery_gate> gate;
+  std::unique_ptr<engine_detail::priority_scheduler> scheduler;
+  mutable std::mutex running_mutex;
+  std::vector<std::weak_ptr<query>> running;
 };
 
-engine::engine(boost::asio::any_io_executor executor, engine_options options) : impl_(std::make_unique<impl>()) {
+fault_tolerant_execution_engine::fault_tolerant_execution_engine(boost::asio::any_io_executor executor,
+                                                                 engine_options options)
+    : impl_(std::make_unique<impl>()) {
   impl_->executor = std::move(executor);
   impl_->options = std::move(options);
   if (impl_->options.batch_rows == 0)
     impl_->options.batch_rows = default_batch_rows;
+  fault_tolerance_options& ft = impl_->options.fault_tolerance;
+  if (!ft.handlers) {
+    ft.handlers = std::make_shared<handler_registry>();
+  }
+  ft.detector.validate();
+  ft.checkpoint_interval.validate();
+  ft.recovery.validate(*ft.handlers);
+  impl_->time = ft.time ? ft.time : steady_clock_source();
+  impl_->detector = std::make_shared<failure_detector>(ft.detector, impl_->time);
+  impl_->budget = std::make_shared<retry_budget>(ft.engine_budget_tokens, ft.engine_budget_ratio);
+  impl_->gate = std::make_unique<engine_detail::recovery_gate>(ft.max_concurrent_recoveries);
+  impl_->scheduler = std::make_unique<engine_detail::priority_scheduler>(impl_->options.concurrency);
 }
 
-engine::~engine() = default;
+fault_tolerant_execution_engine::~fault_tolerant_execution_engine() = default;
+
+failure_detector& engine::detector() noexcept { return *impl_->detector; }
+handler_registry& engine::handlers() noexcept { return *impl_->options.fault_tolerance.handlers; }
+
+std::vector<query_ptr> engine::running() const {
+  std::lock_guard lock(impl_->running_mutex);
+  std::vector<query_ptr> out;
+  for (const auto& w : impl_->running) {
+    if (query_ptr q = w.lock()) {
+      out.push_back(std::move(q));
+    }
+  }
+  return out;
+}
+
+std::size_t engine::stop_all() {
+  const std::vector<query_ptr> queries = running();
+  for (const query_ptr& q : queries) {
+    q->stop();
+  }
+  return queries.size();
+}
 
 const engine_options& engine::options() const noexcept { return impl_->options; }
 const boost::asio::any_io_executor& engine::executor() const noexcept { return impl_->executor; }
@@ -131,24 +199,86 @@ query_ptr engine::prepare(const plan& p, query_options options) {
   q->options = std::move(options);
   q->bound = plan_detail::bind(p, bind_ctx);
   q->root = engine_detail::lower(*q->bound);
+  std::string json;
+  if (const checkpoint_schedule& cs = q->options.checkpoints; cs.manager) {
+    json = to_json(p);
+    q->checkpoint_id = cs.query_id.empty()
+                           ? engine_detail::default_checkpoint_id(q->name, json, q->options.output_csv.string())
+                           : cs.query_id;
+  }
+  // The result is part of the consistent cut: a sink on top holds it (a CSV file, or with
+  // checkpoints the rows in memory), so a resumed query delivers every row exactly once.
   if (!q->options.output_csv.empty()) {
     const std::size_t sink_id = q->root->subtree_size();
-    q->root = std::make_unique<exec::csv_sink_operator>(sink_id, q->options.output_csv, std::move(q->root));
+    q->root =
+        std::make_unique<exec::csv_sink_operator>(sink_id, q->options.output_csv, std::move(q->root), q->checkpoint_id);
+  } else if (!q->checkpoint_id.empty()) {
+    const std::size_t sink_id = q->root->subtree_size();
+    q->root = std::make_unique<exec::memory_sink_operator>(sink_id, std::move(q->root));
+    q->memory_sink = sink_id;
   }
   q->progress = std::make_shared<exec::query_progress>();
   q->context = std::make_unique<exec::execution_context>(
       impl_->executor, impl_->options.batch_rows, q->root->subtree_size(), q->progress, impl_->options.yield_interval);
+  const fault_tolerance_options& ft = impl_->options.fault_tolerance;
   if (const checkpoint_schedule& cs = q->options.checkpoints; cs.manager) {
-    const std::string json = to_json(p);
-    q->checkpoint_id = cs.query_id.empty()
-                           ? engine_detail::default_checkpoint_id(q->name, json, q->options.output_csv.string())
-                           : cs.query_id;
-    q->checkpointer =
-        std::make_unique<engine_detail::query_checkpointer>(cs, q->checkpoint_id, engine_detail::plan_hash(json));
+    q->checkpointer = std::make_unique<engine_detail::query_checkpointer>(
+        cs, q->checkpoint_id, engine_detail::plan_hash(json), ft.checkpoint_interval);
     q->context->set_checkpoint_trigger(q->checkpointer.get());
   }
+  // Recovery is declarative and checked now, before anything runs.
+  recovery_policy policy = q->options.recovery ? *q->options.recovery : ft.recovery;
+  policy.validate(*ft.handlers);
+  q->options.priority = std::max<std::uint32_t>(1, q->options.priority);
+  q->fault_tolerance = std::make_unique<fault_tolerant_context>(q->checkpoint_id.empty() ? q->name : q->checkpoint_id,
+                                                                ft, std::move(policy), impl_->detector, impl_->budget,
+                                                                q->options.checkpoints.manager);
+  if (ft.enabled) {
+    q->recovery = std::make_unique<engine_detail::query_recovery>(
+        *q->root, *q->context, *q->fault_tolerance, q->checkpointer.get(), *impl_->gate, q->options.priority, q->name);
+    if (q->checkpointer) {
+      q->checkpointer->add_state(q->recovery->runtime_state_id(), &q->recovery->runtime_state());
+    }
+  }
+  q->context->set_yield_scheduler(impl_->scheduler.get());
   return std::make_shared<query>(std::move(q));
 }
+
+namespace {
+
+// Runs beside a query while it runs; holds the query so that neither outlives the other.
+boost::asio::awaitable<void> watch_for_stalls(query_ptr q,
+                                              std::shared_ptr<engine_detail::query_recovery::watchdog_stop> stop) {
+  co_await q->internals().recovery->watch_stalls(std::move(stop));
+}
+
+// Keeps the engine's list of running queries and the query's scheduler entry right however
+// run() ends.
+class running_registration {
+ public:
+  running_registration(std::mutex& m, std::vector<std::weak_ptr<query>>& list, const query_ptr& q)
+      : m_(m), list_(list), q_(q.get()) {
+    std::lock_guard lock(m_);
+    std::erase_if(list_, [](const std::weak_ptr<query>& w) { return w.expired(); });
+    list_.push_back(q);
+  }
+  ~running_registration() {
+    std::lock_guard lock(m_);
+    std::erase_if(list_, [this](const std::weak_ptr<query>& w) {
+      const query_ptr q = w.lock();
+      return !q || q.get() == q_;
+    });
+  }
+  running_registration(const running_registration&) = delete;
+  running_registration& operator=(const running_registration&) = delete;
+
+ private:
+  std::mutex& m_;
+  std::vector<std::weak_ptr<query>>& list_;
+  const query* q_;
+};
+
+}  // namespace
 
 boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   auto& qi = q->internals();
@@ -156,22 +286,61 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   if (!qi.state.compare_exchange_strong(expected, query_state::running)) {
     throw error(errc::internal, "query " + std::to_string(qi.id) + " was already run");
   }
+  const running_registration registration(impl_->running_mutex, impl_->running, q);
   const auto started = std::chrono::steady_clock::now();
   query_result result;
   result.columns = qi.bound->output;
   auto& ctx = *qi.context;
+  impl_->scheduler->add(&ctx, qi.options.priority);
+  co_await ctx.resume_turn();
+  std::shared_ptr<engine_detail::query_recovery::watchdog_stop> watchdog;
+  std::optional<boost::asio::strand<boost::asio::any_io_executor>> watchdog_strand;
   std::exception_ptr failure;  // rethrown after cleanup (co_await is not allowed in a handler)
   try {
     qi.root->init_states(ctx);
     if (qi.checkpointer) {
       co_await qi.checkpointer->start(ctx);
+      if (qi.options.checkpoints.fresh) {
+        co_await qi.checkpointer->discard_all();
+        if (!qi.options.output_csv.empty()) {
+          std::error_code ignored;
+          std::filesystem::remove(exec::csv_sink_operator::partial_path(qi.options.output_csv, qi.checkpoint_id),
+                                  ignored);
+        }
+      } else {
+        // Resume where an earlier run of the same query left off, if it left a checkpoint.
+        const checkpoint::restore_report report = co_await qi.checkpointer->restore(ctx, [&] {
+          qi.root->init_states(ctx);
+          for (std::size_t id = 0; id < ctx.operator_count(); ++id) {
+            ctx.stats(id) = {};
+          }
+        });
+        if (report.restored) {
+          qi.fault_tolerance->update_stats([&](fault_tolerance_stats& s) {
+            s.resumed = true;
+            s.resumed_epoch = report.restored->epoch;
+          });
+          qi.progress->rows_out.store(ctx.stats(qi.root->id()).rows_out, std::memory_order_relaxed);
+        }
+      }
+    }
+    const fault_tolerance_options& ft = impl_->options.fault_tolerance;
+    if (qi.recovery && ft.stall_detection) {
+      watchdog = std::make_shared<engine_detail::query_recovery::watchdog_stop>();
+      watchdog_strand.emplace(boost::asio::make_strand(impl_->executor));
+      boost::asio::co_spawn(*watchdog_strand, watch_for_stalls(q, watchdog), boost::asio::detached);
     }
     while (auto b = co_await qi.root->next(ctx)) {
       result.rows += b->live_rows();
       qi.progress->rows_out.store(result.rows, std::memory_order_relaxed);
       result.batches.push_back(b->has_selection ? b->compacted() : std::move(*b));
     }
-    if (!qi.options.output_csv.empty()) {
+    if (qi.memory_sink) {
+      auto& sink = ctx.state<exec::memory_sink_state>(*qi.memory_sink);
+      result.rows = sink.rows();
+      result.batches = sink.take_batches();
+      qi.progress->rows_out.store(result.rows, std::memory_order_relaxed);
+    } else if (!qi.options.output_csv.empty()) {
       result.rows = qi.progress->rows_out.load(std::memory_order_relaxed);
     }
   } catch (const error& e) {
@@ -181,6 +350,14 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
     qi.state = query_state::failed;
     failure = std::current_exception();
   }
+  if (watchdog) {
+    boost::asio::post(*watchdog_strand, [watchdog] {
+      watchdog->stopped.store(true, std::memory_order_release);
+      watchdog->wake.emit(boost::asio::cancellation_type::all);
+    });
+  }
+  ctx.pause_turn();
+  impl_->scheduler->remove(&ctx);
   if (failure) {
     if (qi.checkpointer) {
       // Keep what a later run resumes from; only retention applies. A cleanup failure must not

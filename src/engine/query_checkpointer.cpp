@@ -14,8 +14,6 @@ namespace ftq::engine_detail {
 
 namespace {
 
-constexpr std::uint64_t default_every_rows = 1'000'000;
-
 std::string hex(const unsigned char* bytes, std::size_t n) {
   std::string out;
   char buf[3];
@@ -50,29 +48,42 @@ std::string default_checkpoint_id(const std::string& plan_name, const std::strin
 }
 
 query_checkpointer::query_checkpointer(const checkpoint_schedule& schedule, std::string query_id,
-                                       std::array<unsigned char, 32> hash)
+                                       std::array<unsigned char, 32> hash, interval_options adaptive)
     : manager_(schedule.manager),
       stream_(*schedule.manager, std::move(query_id), hash),
       every_rows_(schedule.every_rows),
-      interval_(schedule.interval) {
-  if (every_rows_ == 0 && interval_ == std::chrono::steady_clock::duration::zero()) {
-    every_rows_ = default_every_rows;
-  }
+      interval_(schedule.interval),
+      estimator_(adaptive) {
+  adaptive_ = every_rows_ == 0 && interval_ == std::chrono::steady_clock::duration::zero();
+}
+
+void query_checkpointer::add_state(std::uint32_t id, exec::operator_state* state) {
+  extra_states_.push_back({id, state});
 }
 
 void query_checkpointer::schedule_next(const exec::execution_context& ctx) {
+  const auto now = std::chrono::steady_clock::now();
+  if (last_schedule_ != std::chrono::steady_clock::time_point{}) {
+    estimator_.record_run_time(now - last_schedule_);
+  }
+  last_schedule_ = now;
+  if (adaptive_) {
+    next_time_ = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(estimator_.current().interval);
+    return;
+  }
   next_rows_ = ctx.progress().rows_scanned.load(std::memory_order_relaxed) + every_rows_;
-  next_time_ = std::chrono::steady_clock::now() + interval_;
+  next_time_ = now + interval_;
 }
 
 bool query_checkpointer::due(const exec::execution_context& ctx) noexcept {
   if (every_rows_ != 0 && ctx.progress().rows_scanned.load(std::memory_order_relaxed) >= next_rows_) {
     return true;
   }
-  return interval_ != std::chrono::steady_clock::duration::zero() && std::chrono::steady_clock::now() >= next_time_;
+  return (adaptive_ || interval_ != std::chrono::steady_clock::duration::zero()) &&
+         std::chrono::steady_clock::now() >= next_time_;
 }
 
-std::vector<checkpoint::state_ref> query_checkpointer::states_of(exec::execution_context& ctx) {
+std::vector<checkpoint::state_ref> query_checkpointer::states_of(exec::execution_context& ctx) const {
   std::vector<checkpoint::state_ref> refs;
   refs.reserve(ctx.operator_count());
   for (std::size_t id = 0; id < ctx.operator_count(); ++id) {
@@ -80,6 +91,7 @@ std::vector<checkpoint::state_ref> query_checkpointer::states_of(exec::execution
       refs.push_back({static_cast<std::uint32_t>(id), s});
     }
   }
+  refs.insert(refs.end(), extra_states_.begin(), extra_states_.end());
   return refs;
 }
 
@@ -89,8 +101,20 @@ boost::asio::awaitable<void> query_checkpointer::start(exec::execution_context& 
 }
 
 boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& ctx) {
+  const auto started = std::chrono::steady_clock::now();
   try {
-    checkpoint::commit_report r = co_await stream_.commit(states_of(ctx));
+    const std::vector<checkpoint::state_ref> states = states_of(ctx);
+    for (const auto& s : states) {
+      s.state->prepare_snapshot();
+    }
+    // A sink's fsync may block: off the executor thread, like the serialization.
+    co_await manager_->internals().on_cpu_pool([&states] {
+      for (const auto& s : states) {
+        s.state->sync_snapshot();
+      }
+    });
+    checkpoint::commit_report r = co_await stream_.commit(states);
+    estimator_.record_cost(std::chrono::steady_clock::now() - started);
     std::lock_guard lock(stats_mutex_);
     ++stats_.commits;
     stats_.deltas += r.info.delta ? 1 : 0;
@@ -113,7 +137,7 @@ boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& c
 
 boost::asio::awaitable<checkpoint::restore_report> query_checkpointer::restore(exec::execution_context& ctx,
                                                                                std::function<void()> reinit) {
-  checkpoint::restore_report report = co_await stream_.restore([&ctx, reinit] {
+  checkpoint::restore_report report = co_await stream_.restore([this, &ctx, reinit] {
     reinit();
     return states_of(ctx);
   });
@@ -125,6 +149,13 @@ boost::asio::awaitable<checkpoint::restore_report> query_checkpointer::restore(e
 }
 
 boost::asio::awaitable<void> query_checkpointer::finish(bool succeeded) { co_await stream_.finish(succeeded); }
+
+boost::asio::awaitable<bool> query_checkpointer::reload(checkpoint::query_checkpoints::section_visitor apply) {
+  const bool found = co_await stream_.reload_committed(std::move(apply));
+  co_return found;
+}
+
+boost::asio::awaitable<void> query_checkpointer::discard_all() { co_await stream_.discard_all(); }
 
 checkpoint_stats query_checkpointer::stats() const {
   std::lock_guard lock(stats_mutex_);

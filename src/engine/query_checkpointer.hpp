@@ -1,8 +1,9 @@
 #pragma once
 /// Takes one query's checkpoints on the schedule its options set: every N rows scanned and/or
-/// every T of wall time, between batches (physical_operator::next asks due()). A failed commit
-/// does not fail the query: it is counted and logged, and the next checkpoint retries, still
-/// building on the last committed epoch.
+/// every T of wall time, or by default at the adaptive interval (Daly's formula over the
+/// checkpoint cost it measures and the failures it sees), between batches (the operators'
+/// supervisors ask due()). A failed commit does not fail the query: it is counted and logged,
+/// and the next checkpoint retries, still building on the last committed epoch.
 
 #include <array>
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <mutex>
 #include <string>
 
+#include <ftq/checkpoint_interval.hpp>
 #include <ftq/engine.hpp>
 
 #include "checkpoint/query_checkpoints.hpp"
@@ -26,7 +28,18 @@ std::array<unsigned char, 32> plan_hash(const std::string& plan_json);
 
 class query_checkpointer final : public exec::checkpoint_trigger {
  public:
-  query_checkpointer(const checkpoint_schedule& schedule, std::string query_id, std::array<unsigned char, 32> hash);
+  query_checkpointer(const checkpoint_schedule& schedule, std::string query_id, std::array<unsigned char, 32> hash,
+                     interval_options adaptive);
+
+  /// Adds a state that is not an operator's (the query's runtime section) under `id`.
+  void add_state(std::uint32_t id, exec::operator_state* state);
+  /// Whether the interval is adaptive (neither rows nor a fixed interval was asked for).
+  bool adaptive() const noexcept { return adaptive_; }
+  /// The adaptive interval in force and its inputs (also meaningful for fixed schedules: the
+  /// cost and failures measured so far).
+  interval_choice interval() const { return estimator_.current(); }
+  /// A failure happened in the query: the adaptive interval shortens.
+  void record_failure() { estimator_.record_failure(); }
 
   const std::string& query_id() const noexcept { return stream_.query_id(); }
 
@@ -41,11 +54,15 @@ class query_checkpointer final : public exec::checkpoint_trigger {
                                                              std::function<void()> reinit);
   /// Called when the query ends: deletes its checkpoints on success unless told to retain them.
   boost::asio::awaitable<void> finish(bool succeeded);
+  /// Rollback of part of the running query: see query_checkpoints::reload_committed.
+  boost::asio::awaitable<bool> reload(checkpoint::query_checkpoints::section_visitor apply);
+  /// Deletes every checkpoint of the query (a fresh start).
+  boost::asio::awaitable<void> discard_all();
 
   checkpoint_stats stats() const;
 
  private:
-  static std::vector<checkpoint::state_ref> states_of(exec::execution_context& ctx);
+  std::vector<checkpoint::state_ref> states_of(exec::execution_context& ctx) const;
   void schedule_next(const exec::execution_context& ctx);
 
   std::shared_ptr<checkpoint_manager> manager_;
@@ -54,6 +71,10 @@ class query_checkpointer final : public exec::checkpoint_trigger {
   std::chrono::steady_clock::duration interval_;
   std::uint64_t next_rows_ = 0;
   std::chrono::steady_clock::time_point next_time_;
+  bool adaptive_ = false;
+  checkpoint_interval_estimator estimator_;
+  std::chrono::steady_clock::time_point last_schedule_{};
+  std::vector<checkpoint::state_ref> extra_states_;
 
   mutable std::mutex stats_mutex_;
   checkpoint_stats stats_;

@@ -1,13 +1,16 @@
 #pragma once
 /// Holds a compiled query's internals: the bound plan, its operator tree (with the CSV sink on
-/// top when the result goes to a file), its execution context and its published state.
+/// top when the result goes to a file), its execution context, its checkpointing and recovery,
+/// and its published state.
 
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include <ftq/engine.hpp>
 
 #include "engine/query_checkpointer.hpp"
+#include "engine/query_recovery.hpp"
 #include "exec/execution_context.hpp"
 #include "exec/physical_operator.hpp"
 #include "plan/bound_plan.hpp"
@@ -25,6 +28,9 @@ struct query::impl {
   std::atomic<query_state> state{query_state::prepared};
   std::unique_ptr<engine_detail::query_checkpointer> checkpointer;  // null: no checkpoints
   std::string checkpoint_id;
+  std::optional<std::size_t> memory_sink;  // the id of the sink holding an in-memory result
+  std::unique_ptr<fault_tolerant_context> fault_tolerance;
+  std::unique_ptr<engine_detail::query_recovery> recovery;  // null: fault tolerance off
 };
 
 }  // namespace ftq

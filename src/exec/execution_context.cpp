@@ -22,19 +22,63 @@ void execution_context::set_state(std::size_t operator_id, std::unique_ptr<opera
   states_.at(operator_id) = std::move(state);
 }
 
+void execution_context::set_supervisor(std::size_t operator_id, operator_supervisor* s) {
+  if (supervisors_.empty()) {
+    supervisors_.assign(states_.size(), nullptr);
+  }
+  supervisors_.at(operator_id) = s;
+}
+
+void execution_context::wake_waiter() noexcept {
+  // The signal belongs to the executor's thread, like the timer whose wait it cancels.
+  boost::asio::post(executor_, [signal = wait_signal_] { signal->emit(boost::asio::cancellation_type::all); });
+}
+
+void execution_context::cancel() noexcept {
+  cancelled_.store(true, std::memory_order_relaxed);
+  wake_waiter();
+}
+
+void execution_context::interrupt(std::size_t operator_id) noexcept {
+  interrupted_.store(static_cast<std::int64_t>(operator_id), std::memory_order_relaxed);
+  wake_waiter();
+}
+
+std::optional<std::size_t> execution_context::take_interrupt() noexcept {
+  const std::int64_t id = interrupted_.exchange(-1, std::memory_order_relaxed);
+  if (id < 0) {
+    return std::nullopt;
+  }
+  return static_cast<std::size_t>(id);
+}
+
+boost::asio::awaitable<void> execution_context::resume_turn() {
+  if (scheduler_ != nullptr) {
+    co_await scheduler_->enter(*this);
+  }
+}
+
 void execution_context::check_cancelled() const {
   if (cancelled())
     throw error(errc::query_cancelled, "query cancelled");
 }
 
 boost::asio::awaitable<void> execution_context::maybe_yield() {
+  co_await yield_if_due();
+  check_cancelled();
+}
+
+boost::asio::awaitable<void> execution_context::yield_if_due() {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_yield_ < yield_interval_)
     co_return;
   ++yields_;
-  co_await boost::asio::post(executor_, boost::asio::use_awaitable);
+  if (scheduler_ != nullptr) {
+    co_await scheduler_->yield(*this);
+  } else {
+    co_await boost::asio::post(executor_, boost::asio::use_awaitable);
+  }
   last_yield_ = std::chrono::steady_clock::now();
-  check_cancelled();
 }
 
 }  // namespace ftq::exec

@@ -9,12 +9,19 @@
 #include <memory>
 #include <vector>
 
+#include <optional>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <ftq/batch.hpp>
 
 #include "exec/state/state_io.hpp"
 
 namespace ftq::exec {
+
+struct query_progress;
 
 /// Base of every operator's mutable execution state: everything an operator needs to continue
 /// exactly where it was, which it can snapshot to msgpack and restore (exec/state/state_io.hpp).
@@ -34,6 +41,33 @@ struct operator_state {
   virtual void snapshot_committed() {}
   /// Roughly how many bytes a full snapshot packs, to weigh a delta against a full one.
   virtual std::uint64_t snapshot_size_hint() const { return 0; }
+  /// Partial recovery rolls back one pipeline. A state that also belongs to a finished one (a
+  /// hash join whose build side is built) keeps that part and rolls back only the rest: to what
+  /// `in` holds (a section as load() takes; a chain is applied base first), or with `in` null to
+  /// how make_state() left it. Returns false when it has no finished part; the caller then
+  /// replaces the whole state instead.
+  virtual bool rollback_unfinished(const msgpack::object* in, snapshot_kind kind) {
+    (void)in;
+    (void)kind;
+    return false;
+  }
+  /// Whether the state holds child `child`'s finished output that a rollback keeps (so the
+  /// child's pipeline need not run again).
+  virtual bool keeps_finished_input(std::size_t child) const {
+    (void)child;
+    return false;
+  }
+  /// Takes back what the state added to the query's progress totals (a scan's estimate of its
+  /// rows, the bytes it read): a rollback is about to replace it by a state that publishes its
+  /// own. A loaded state starts with nothing published.
+  virtual void retract_progress(query_progress& progress) { (void)progress; }
+  /// Called on the executor before save() for a checkpoint: quick work the snapshot needs done
+  /// first (a sink hands its buffered rows to the kernel).
+  virtual void prepare_snapshot() {}
+  /// Called after prepare_snapshot(), off the executor thread (it may block: fsync), before the
+  /// checkpoint is committed; nothing touches the state meanwhile. What save() records must be
+  /// durable once this returns (a sink's output up to the offset it saves).
+  virtual void sync_snapshot() {}
 };
 
 class execution_context;
@@ -50,6 +84,29 @@ class checkpoint_trigger {
   virtual boost::asio::awaitable<void> take(execution_context& ctx) = 0;
 };
 
+class physical_operator;
+
+/// Runs an operator's batches under supervision: physical_operator::next() hands each call to
+/// the operator's supervisor when it has one (engine/fault_tolerant_operator.hpp: checkpoints,
+/// retries, restores), and runs the plain loop when it has none.
+class operator_supervisor {
+ public:
+  virtual ~operator_supervisor() = default;
+  virtual boost::asio::awaitable<std::optional<batch>> next(const physical_operator& op, execution_context& ctx) = 0;
+};
+
+/// Decides which query runs when several want the executor (engine/priority_scheduler.hpp): a
+/// query holds a turn while it computes, yields it regularly, and gives it up while it waits
+/// (a backoff, a checkpoint commit) so others run meanwhile. Without one, a yield is a plain
+/// post to the executor (first come, first served) and waits hold nothing.
+class yield_scheduler {
+ public:
+  virtual ~yield_scheduler() = default;
+  virtual boost::asio::awaitable<void> yield(execution_context& ctx) = 0;
+  virtual void leave(execution_context& ctx) = 0;
+  virtual boost::asio::awaitable<void> enter(execution_context& ctx) = 0;
+};
+
 /// Counters one query publishes while it runs; read from any thread.
 struct query_progress {
   std::atomic<std::uint64_t> rows_scanned{0};   // rows produced by the scans so far
@@ -63,6 +120,9 @@ struct query_progress {
 struct operator_stats {
   std::uint64_t batches_out = 0;
   std::uint64_t rows_out = 0;
+  /// Every live row produce() returned, rows replayed after a rollback included; a rollback
+  /// never rewinds it (rows_out and batches_out go back to the checkpoint's).
+  std::uint64_t rows_produced = 0;
 };
 
 class execution_context {
@@ -85,14 +145,19 @@ class execution_context {
   operator_stats& stats(std::size_t operator_id) noexcept { return stats_[operator_id]; }
   const std::vector<operator_stats>& all_stats() const noexcept { return stats_; }
 
-  /// Asks the query to stop; the next check_cancelled() throws ftq::error(errc::query_cancelled).
-  void cancel() noexcept { cancelled_.store(true, std::memory_order_relaxed); }
+  /// Asks the query to stop; the next check_cancelled() throws ftq::error(errc::query_cancelled),
+  /// and a backoff or stall it is sleeping through ends at once.
+  void cancel() noexcept;
   bool cancelled() const noexcept { return cancelled_.load(std::memory_order_relaxed); }
   void check_cancelled() const;
 
   /// Posts the coroutine back to the executor when it has run for yield_interval() without
   /// suspending, letting other queries on the executor run. Cheap when no yield is due.
   boost::asio::awaitable<void> maybe_yield();
+  /// maybe_yield() without the cancellation check: for supervisors and for long loops inside an
+  /// operator, so that cancellation is seen only where every state is between batches (where a
+  /// graceful stop can take its final checkpoint).
+  boost::asio::awaitable<void> yield_if_due();
   /// Number of times maybe_yield() actually yielded (for tests and stats).
   std::uint64_t yields() const noexcept { return yields_; }
 
@@ -106,7 +171,33 @@ class execution_context {
 
   static constexpr std::chrono::microseconds default_yield_interval{2000};
 
+  /// Supervision (not owned; null: the operator runs unsupervised).
+  void set_supervisor(std::size_t operator_id, operator_supervisor* s);
+  operator_supervisor* supervisor(std::size_t operator_id) const noexcept {
+    return supervisors_.empty() ? nullptr : supervisors_[operator_id];
+  }
+  /// Who decides the order of yields (not owned; null: plain posts).
+  void set_yield_scheduler(yield_scheduler* s) noexcept { scheduler_ = s; }
+  /// Around a wait that takes a while (a backoff, a commit): lets other queries have the
+  /// executor meanwhile. No-ops without a scheduler.
+  void pause_turn() {
+    if (scheduler_ != nullptr) {
+      scheduler_->leave(*this);
+    }
+  }
+  boost::asio::awaitable<void> resume_turn();
+
+  /// Interruptible waits: a backoff or an injected stall sleeps on `wait_slot()`; cancel() and
+  /// interrupt() signal it (from any thread: the signal is emitted on the executor), so neither a
+  /// cancelled query nor a stalled operator waits out its timer.
+  boost::asio::cancellation_slot wait_slot() noexcept { return wait_signal_->slot(); }
+  /// Marks operator `operator_id` as stalled and wakes its wait; take_interrupt() reports it once.
+  void interrupt(std::size_t operator_id) noexcept;
+  std::optional<std::size_t> take_interrupt() noexcept;
+
  private:
+  void wake_waiter() noexcept;
+
   boost::asio::any_io_executor executor_;
   std::size_t batch_rows_;
   std::vector<std::unique_ptr<operator_state>> states_;
@@ -117,6 +208,11 @@ class execution_context {
   std::chrono::steady_clock::time_point last_yield_;
   std::uint64_t yields_ = 0;
   checkpoint_trigger* trigger_ = nullptr;
+  std::vector<operator_supervisor*> supervisors_;
+  yield_scheduler* scheduler_ = nullptr;
+  // Shared with the posted emit, which may run after a finished query is gone.
+  std::shared_ptr<boost::asio::cancellation_signal> wait_signal_ = std::make_shared<boost::asio::cancellation_signal>();
+  std::atomic<std::int64_t> interrupted_{-1};  // operator id, or -1
 };
 
 }  // namespace ftq::exec

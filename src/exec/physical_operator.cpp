@@ -25,7 +25,7 @@ std::size_t physical_operator::subtree_size() const noexcept {
   return n;
 }
 
-boost::asio::awaitable<std::optional<batch>> physical_operator::next(execution_context& ctx) const {
+boost::asio::awaitable<std::optional<batch>> physical_operator::run_unsupervised(execution_context& ctx) const {
   for (;;) {
     ctx.check_cancelled();
     if (checkpoint_trigger* t = ctx.trigger(); t != nullptr && t->due(ctx)) {
@@ -42,6 +42,7 @@ boost::asio::awaitable<std::optional<batch>> physical_operator::next(execution_c
     auto& s = ctx.stats(id_);
     ++s.batches_out;
     s.rows_out += out->live_rows();
+    s.rows_produced += out->live_rows();
     co_await ctx.maybe_yield();
     co_return out;
   }

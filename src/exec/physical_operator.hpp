@@ -29,7 +29,14 @@ class physical_operator {
   /// Produces the next batch with at least one live row, or nullopt once the operator is done
   /// (and on every call after that). Checks cancellation, counts rows, yields when due, and
   /// takes a checkpoint when one is due (before producing: every state is consistent there).
-  boost::asio::awaitable<std::optional<batch>> next(execution_context& ctx) const;
+  /// Under a supervisor (ctx.supervisor(id())), the call is the supervisor's instead, which adds
+  /// retries and restores around produce().
+  boost::asio::awaitable<std::optional<batch>> next(execution_context& ctx) const {
+    if (operator_supervisor* s = ctx.supervisor(id_)) {
+      return s->next(*this, ctx);
+    }
+    return run_unsupervised(ctx);
+  }
 
   /// Creates this operator's fresh execution state (and, recursively, its children's) in `ctx`.
   void init_states(execution_context& ctx) const;
@@ -42,6 +49,17 @@ class physical_operator {
   virtual std::string_view name() const noexcept = 0;
   /// Number of operators in this subtree.
   std::size_t subtree_size() const noexcept;
+  /// Whether the operator consumes all of child `i`'s rows before it produces any that depend on
+  /// them (an aggregate's input, a join's build side): child i's pipeline ends here, and a
+  /// failure below can be recovered by rolling back only that pipeline.
+  virtual bool blocking_input(std::size_t i) const noexcept {
+    (void)i;
+    return false;
+  }
+
+  /// For supervisors (engine/fault_tolerant_operator): one produce() call, and a fresh state.
+  boost::asio::awaitable<std::optional<batch>> produce_once(execution_context& ctx) const { return produce(ctx); }
+  std::unique_ptr<operator_state> fresh_state(execution_context& ctx) const { return make_state(ctx); }
 
  protected:
   virtual std::unique_ptr<operator_state> make_state(execution_context& ctx) const = 0;
@@ -53,6 +71,8 @@ class physical_operator {
   static std::vector<std::unique_ptr<physical_operator>> one_child(std::unique_ptr<physical_operator> child);
 
  private:
+  boost::asio::awaitable<std::optional<batch>> run_unsupervised(execution_context& ctx) const;
+
   std::size_t id_;
   std::string plan_path_;
   schema output_;

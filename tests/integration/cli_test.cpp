@@ -1,5 +1,5 @@
 // The ftq command line as a user meets it: help texts, exit codes, precise error messages for
-// bad plans and bad CSV, the progress bar, and the demo.
+// bad plans and bad CSV, the progress bar, and the demo (faults, a crash, a resume, verified).
 
 #include <doctest/doctest.h>
 
@@ -32,7 +32,8 @@ TEST_CASE("ftq --help lists every command and ftq COMMAND --help every flag") {
     CHECK(h.out.find(word) != std::string::npos);
   auto r = run_ftq("run --help");
   CHECK(r.status == 0);
-  for (const char* flag : {"--data", "--out", "--batch-rows", "--progress", "--explain"}) {
+  for (const char* flag : {"--data", "--out", "--batch-rows", "--progress", "--explain", "--checkpoint-dir", "--fresh",
+                           "--inject", "--recovery", "--priority", "--stop-timeout"}) {
     CHECK(r.out.find(flag) != std::string::npos);
   }
   auto g = run_ftq("gen --help");
@@ -40,7 +41,10 @@ TEST_CASE("ftq --help lists every command and ftq COMMAND --help every flag") {
   for (const char* flag : {"--rows", "--seed", "--out", "--parts", "--customers"}) {
     CHECK(g.out.find(flag) != std::string::npos);
   }
-  CHECK(run_ftq("demo --help").status == 0);
+  CHECK(r.out.find("adaptive") != std::string::npos);  // the default checkpoint interval
+  auto d = run_ftq("demo --help");
+  CHECK(d.status == 0);
+  CHECK(d.out.find("--inject") != std::string::npos);
 }
 
 TEST_CASE("unknown commands and flags exit 2 with a message") {
@@ -129,11 +133,19 @@ TEST_CASE("ftq run --explain prints the operator tree with plan paths") {
   CHECK(r.out.find("csv_scan #1  [plan.input]") != std::string::npos);
 }
 
-TEST_CASE("ftq demo runs the five queries at once and verifies each against a run alone") {
+TEST_CASE("ftq demo recovers from injected faults and a crash, and checks every result against a fault-free run") {
   ftq::test::temp_dir dir("ftq-demo");
-  auto r = run_ftq("demo --rows 3000 --dir " + q(dir.path()) + " --progress never");
-  CHECK(r.status == 0);
-  CHECK(r.out.find("every query verified") != std::string::npos);
+  // Small batches, so the faults the demo injects midway through each scan have batches to hit.
+  auto r = run_ftq("demo --rows 3000 --batch-rows 100 --dir " + q(dir.path()) + " --progress never");
+  CHECK_MESSAGE(r.status == 0, r.out);
+  CHECK(r.out.find("demo: every result equals the fault-free run") != std::string::npos);
   for (const char* name : {"q1", "q6", "join", "topk", "distinct"})
     CHECK(r.out.find(name) != std::string::npos);
+  CHECK(r.out.find("commit failed") != std::string::npos);  // the injected checkpoint write failure
+  CHECK_MESSAGE(r.out.find("the same command resumed from checkpoint epoch") != std::string::npos, r.out);
+
+  auto bad = run_ftq("demo --rows 3000 --dir " + q(dir.path()) + " --inject 'stall:op=x,batch=1'");
+  CHECK(bad.status == 2);
+  CHECK_MESSAGE(bad.out.find("--inject: rule 1 (stall:op=x,batch=1): needs 'for=DURATION'") != std::string::npos,
+                bad.out);
 }

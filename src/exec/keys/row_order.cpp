@@ -78,7 +78,7 @@ boost::asio::awaitable<void> radix_sort(std::vector<keyed_row>& items, execution
         ++hist[d][(k >> (8 * d)) & 0xff];
       }
     }
-    co_await ctx.maybe_yield();
+    co_await ctx.yield_if_due();
   }
   std::vector<keyed_row> scratch(n);
   for (std::size_t d = 0; d < 8; ++d) {
@@ -98,7 +98,7 @@ boost::asio::awaitable<void> radix_sort(std::vector<keyed_row>& items, execution
       for (std::size_t i = start; i < end; ++i) {
         scratch[next[(items[i].key >> shift) & 0xff]++] = items[i];
       }
-      co_await ctx.maybe_yield();
+      co_await ctx.yield_if_due();
     }
     items.swap(scratch);
   }
@@ -304,7 +304,7 @@ boost::asio::awaitable<std::vector<std::uint32_t>> sort_rows(const std::vector<o
     const tie_breaker less(keys, exact ? 1 : 0, rows);
     for (std::size_t i = 0; i < non_null;) {
       i = refine_runs(items, order, i, non_null, less);
-      co_await ctx.maybe_yield();
+      co_await ctx.yield_if_due();
     }
   }
   if (keys.size() > 1 && null_rows.size() > 1) {

@@ -53,7 +53,17 @@ void csv_scan_state::load(const msgpack::object& in, snapshot_kind kind) {
   finished = done;
   rows_total_published = rows_total;
   bytes_published = bytes;
+  // This query's progress counters hold none of it yet: the next produce() publishes it all.
+  rows_total_here = 0;
+  bytes_here = 0;
   reader.reset();  // reopened at `position` by the next produce()
+}
+
+void csv_scan_state::retract_progress(query_progress& progress) {
+  progress.rows_total.fetch_sub(rows_total_here, std::memory_order_relaxed);
+  progress.bytes_scanned.fetch_sub(bytes_here, std::memory_order_relaxed);
+  rows_total_here = 0;
+  bytes_here = 0;
 }
 
 std::uint64_t csv_scan_state::snapshot_size_hint() const { return 64; }
@@ -89,21 +99,23 @@ void csv_scan_operator::publish(execution_context& ctx, csv_scan_state& st) cons
   auto& progress = ctx.progress();
   const std::uint64_t size = st.reader->file_size();
   const std::uint64_t scanned = st.finished ? size : std::min(st.position.offset, size);
-  if (scanned > st.bytes_published) {
-    progress.bytes_scanned.fetch_add(scanned - st.bytes_published, std::memory_order_relaxed);
-    st.bytes_published = scanned;
+  if (scanned > st.bytes_here) {
+    progress.bytes_scanned.fetch_add(scanned - st.bytes_here, std::memory_order_relaxed);
+    st.bytes_here = scanned;
   }
+  st.bytes_published = std::max(st.bytes_published, scanned);
   std::uint64_t estimate = st.position.rows;
   const std::uint64_t data_bytes = st.position.offset - std::min(st.position.offset, st.reader->data_offset());
   if (!st.finished && st.position.rows > 0 && data_bytes > 0) {
     const double bytes_per_row = static_cast<double>(data_bytes) / static_cast<double>(st.position.rows);
     estimate += static_cast<std::uint64_t>(static_cast<double>(size - scanned) / bytes_per_row);
   }
-  if (estimate != st.rows_total_published) {
+  if (estimate != st.rows_total_here) {
     // Unsigned wrap-around makes this a subtraction when the estimate shrinks.
-    progress.rows_total.fetch_add(estimate - st.rows_total_published, std::memory_order_relaxed);
-    st.rows_total_published = estimate;
+    progress.rows_total.fetch_add(estimate - st.rows_total_here, std::memory_order_relaxed);
+    st.rows_total_here = estimate;
   }
+  st.rows_total_published = estimate;
 }
 
 boost::asio::awaitable<std::optional<batch>> csv_scan_operator::produce(execution_context& ctx) const {

@@ -20,11 +20,16 @@ struct csv_scan_state : operator_state {
   snapshot_kind save(state_packer& out, snapshot_kind requested) const override;
   void load(const msgpack::object& in, snapshot_kind kind) override;
   std::uint64_t snapshot_size_hint() const override;
+  void retract_progress(query_progress& progress) override;
 
-  csv::reader_position position;            // next row to read; rows == 0 and offset == 0: not started
-  bool finished = false;                    // the file is exhausted; produce() only returns nullopt
-  std::uint64_t rows_total_published = 0;   // this scan's share of progress().rows_total
-  std::uint64_t bytes_published = 0;        // this scan's share of progress().bytes_scanned
+  csv::reader_position position;           // next row to read; rows == 0 and offset == 0: not started
+  bool finished = false;                   // the file is exhausted; produce() only returns nullopt
+  std::uint64_t rows_total_published = 0;  // this scan's share of progress().rows_total
+  std::uint64_t bytes_published = 0;       // this scan's share of progress().bytes_scanned
+  // What this query's progress counters hold of the two above (not saved: a restored state
+  // has published nothing to the query it is restored into).
+  std::uint64_t rows_total_here = 0;
+  std::uint64_t bytes_here = 0;
   std::unique_ptr<csv::csv_reader> reader;  // a cache of the file at `position`, reopened lazily
 };
 

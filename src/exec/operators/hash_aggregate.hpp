@@ -21,6 +21,7 @@ class hash_aggregate_operator final : public physical_operator {
   hash_aggregate_operator(const plan_detail::bound_node& node, operator_ptr child);
 
   std::string_view name() const noexcept override { return "hash_aggregate"; }
+  bool blocking_input(std::size_t) const noexcept override { return true; }
 
   /// An argument expression folded once per batch for every aggregate that uses it.
   struct input_spec {

@@ -29,6 +29,15 @@ std::vector<type_id> types_of(const schema& s) {
   return t;
 }
 
+// Where probing stands: the batch being joined, each live row's first match, and the next pair.
+struct probe_cursor {
+  std::optional<batch> probe;
+  std::vector<std::uint32_t> first;
+  std::size_t pos = 0;
+  std::uint32_t chain = no_row;
+  bool done = false;
+};
+
 struct join_state : operator_state {
   join_state(const std::vector<type_id>& build_types, const std::vector<type_id>& key_types,
              std::vector<type_id> probe_types)
@@ -40,6 +49,11 @@ struct join_state : operator_state {
   void load(const msgpack::object& in, snapshot_kind kind) override;
   void snapshot_committed() override { changes.committed(); }
   std::uint64_t snapshot_size_hint() const override;
+  // A built hash table belongs to the finished build pipeline: a rollback of the probe pipeline
+  // keeps it and restores only the probe cursor.
+  bool keeps_finished_input(std::size_t child) const override { return child == 1 && built; }
+  bool rollback_unfinished(const msgpack::object* in, snapshot_kind kind) override;
+  void set_probe_cursor(probe_cursor cursor);
 
   bool built = false;
   keys::row_buffer build_rows;  // the build child's live rows
@@ -337,52 +351,9 @@ snapshot_kind join_state::save(state_packer& out, snapshot_kind requested) const
   return kind;
 }
 
-void join_state::load(const msgpack::object& in, snapshot_kind kind) {
-  const section_reader sec(in, join_tag, join_version, kind);
-  sec.expect_fields(10);
-  if (kind == snapshot_kind::full) {
-    build_rows = keys::row_buffer(build_rows.types(), build_rows.mode());
-    build_keys = keys::row_buffer(build_keys.types(), build_keys.mode());
-    built = false;
-    direct = false;
-    direct_base = 0;
-    table.reset();
-    head.clear();
-    next.clear();
-    probe.reset();
-    first.clear();
-    probe_pos = 0;
-    chain = no_row;
-    probe_done = false;
-  }
-  const value_reader built_value = sec.field(3, "built");
-  const bool now_built = built_value.as_bool();
-  if (built && !now_built) {
-    built_value.invalid("the build side is built already");
-  }
-  const value_reader from_value = sec.field(4, "first build row");
-  if (from_value.as_uint() != build_rows.size()) {
-    from_value.invalid("build rows start at " + std::to_string(from_value.as_uint()) + ", the state holds " +
-                       std::to_string(build_rows.size()));
-  }
-  const value_reader count_value = sec.field(5, "build row count");
-  const std::size_t count = static_cast<std::size_t>(count_value.as_uint(no_row - 1));
-  if (count < build_rows.size() || (built && count != build_rows.size())) {
-    count_value.invalid("the build side only grows until built");
-  }
-  const std::size_t added = count - build_rows.size();
-  const value_reader rows_value = sec.field(6, "build rows");
-  std::vector<column> new_rows;
-  if (unpack_columns(rows_value, build_rows.types(), string_storage::own, new_rows) != added &&
-      build_rows.width() > 0) {
-    rows_value.invalid("expected " + std::to_string(added) + " rows");
-  }
-  const value_reader keys_value = sec.field(7, "build keys");
-  std::vector<column> new_keys;
-  if (unpack_columns(keys_value, build_keys.types(), string_storage::own, new_keys) != added) {
-    keys_value.invalid("expected keys of " + std::to_string(added) + " rows");
-  }
-
+// The probe cursor of a snapshot (fields 8 to 12); `count` build rows exist when it applies.
+probe_cursor read_probe_cursor(const section_reader& sec, bool now_built, std::size_t count,
+                               const std::vector<type_id>& probe_types) {
   const value_reader probe_value = sec.field(8, "probe batch");
   std::optional<batch> new_probe;
   std::size_t live = 0;
@@ -436,6 +407,62 @@ void join_state::load(const msgpack::object& in, snapshot_kind kind) {
     chain_value.invalid("build row " + std::to_string(c) + " of " + std::to_string(count));
   }
   const bool done = sec.field(12, "probe_done").as_bool();
+  probe_cursor cursor;
+  cursor.probe = std::move(new_probe);
+  cursor.first = std::move(new_first);
+  cursor.pos = pos;
+  cursor.chain = static_cast<std::uint32_t>(c);
+  cursor.done = done;
+  return cursor;
+}
+
+void join_state::load(const msgpack::object& in, snapshot_kind kind) {
+  const section_reader sec(in, join_tag, join_version, kind);
+  sec.expect_fields(10);
+  if (kind == snapshot_kind::full) {
+    build_rows = keys::row_buffer(build_rows.types(), build_rows.mode());
+    build_keys = keys::row_buffer(build_keys.types(), build_keys.mode());
+    built = false;
+    direct = false;
+    direct_base = 0;
+    table.reset();
+    head.clear();
+    next.clear();
+    probe.reset();
+    first.clear();
+    probe_pos = 0;
+    chain = no_row;
+    probe_done = false;
+  }
+  const value_reader built_value = sec.field(3, "built");
+  const bool now_built = built_value.as_bool();
+  if (built && !now_built) {
+    built_value.invalid("the build side is built already");
+  }
+  const value_reader from_value = sec.field(4, "first build row");
+  if (from_value.as_uint() != build_rows.size()) {
+    from_value.invalid("build rows start at " + std::to_string(from_value.as_uint()) + ", the state holds " +
+                       std::to_string(build_rows.size()));
+  }
+  const value_reader count_value = sec.field(5, "build row count");
+  const std::size_t count = static_cast<std::size_t>(count_value.as_uint(no_row - 1));
+  if (count < build_rows.size() || (built && count != build_rows.size())) {
+    count_value.invalid("the build side only grows until built");
+  }
+  const std::size_t added = count - build_rows.size();
+  const value_reader rows_value = sec.field(6, "build rows");
+  std::vector<column> new_rows;
+  if (unpack_columns(rows_value, build_rows.types(), string_storage::own, new_rows) != added &&
+      build_rows.width() > 0) {
+    rows_value.invalid("expected " + std::to_string(added) + " rows");
+  }
+  const value_reader keys_value = sec.field(7, "build keys");
+  std::vector<column> new_keys;
+  if (unpack_columns(keys_value, build_keys.types(), string_storage::own, new_keys) != added) {
+    keys_value.invalid("expected keys of " + std::to_string(added) + " rows");
+  }
+
+  probe_cursor cursor = read_probe_cursor(sec, now_built, count, probe_types);
 
   build_rows.append_columns(std::move(new_rows), added);
   build_keys.append_columns(std::move(new_keys), added);
@@ -448,12 +475,39 @@ void join_state::load(const msgpack::object& in, snapshot_kind kind) {
     }
     index.finish(*this);
   }
-  probe = std::move(new_probe);
-  first = std::move(new_first);
-  probe_pos = pos;
-  chain = static_cast<std::uint32_t>(c);
-  probe_done = done;
+  set_probe_cursor(std::move(cursor));
   changes.restored(build_rows.size());
+}
+
+void join_state::set_probe_cursor(probe_cursor cursor) {
+  probe = std::move(cursor.probe);
+  first = std::move(cursor.first);
+  probe_pos = cursor.pos;
+  chain = cursor.chain;
+  probe_done = cursor.done;
+}
+
+bool join_state::rollback_unfinished(const msgpack::object* in, snapshot_kind kind) {
+  if (!built) {
+    return false;
+  }
+  if (in == nullptr) {
+    set_probe_cursor(probe_cursor{});
+    changes = change_tracker{};
+    return true;
+  }
+  const section_reader sec(*in, join_tag, join_version, kind);
+  sec.expect_fields(10);
+  const bool then_built = sec.field(3, "built").as_bool();
+  const value_reader count_value = sec.field(5, "build row count");
+  const std::size_t count = static_cast<std::size_t>(count_value.as_uint(no_row - 1));
+  if (count > build_rows.size() || (then_built && count != build_rows.size())) {
+    count_value.invalid("the snapshot has " + std::to_string(count) + " build rows, the built side " +
+                        std::to_string(build_rows.size()));
+  }
+  set_probe_cursor(read_probe_cursor(sec, then_built, count, probe_types));
+  changes.restored(count);
+  return true;
 }
 
 std::uint64_t join_state::snapshot_size_hint() const {
@@ -515,7 +569,7 @@ boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) c
   bool more = index.start(st, key_types_);
   while (more) {
     more = index.index_chunk(st);
-    co_await ctx.maybe_yield();
+    co_await ctx.yield_if_due();
   }
   index.finish(st);
   // No build key can match: the join is empty, and the probe side need not run at all.

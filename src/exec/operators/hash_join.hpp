@@ -16,6 +16,8 @@ class hash_join_operator final : public physical_operator {
   hash_join_operator(const plan_detail::bound_node& node, operator_ptr probe, operator_ptr build);
 
   std::string_view name() const noexcept override { return "hash_join"; }
+  /// Child 0 is probed, child 1 (the build side) is consumed whole first.
+  bool blocking_input(std::size_t i) const noexcept override { return i == 1; }
 
  protected:
   std::unique_ptr<operator_state> make_state(execution_context& ctx) const override;

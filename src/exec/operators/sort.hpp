@@ -17,6 +17,7 @@ class sort_operator final : public physical_operator {
   sort_operator(const plan_detail::bound_node& node, operator_ptr child);
 
   std::string_view name() const noexcept override { return "sort"; }
+  bool blocking_input(std::size_t) const noexcept override { return true; }
 
   using key_spec = keys::sort_key_spec;
 

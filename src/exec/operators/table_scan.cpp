@@ -11,7 +11,7 @@ constexpr std::string_view table_scan_tag = "table_scan";
 constexpr std::uint32_t table_scan_version = 1;
 
 struct table_scan_state : operator_state {
-  bool started = false;        // rows_total has been published
+  bool started = false;        // produce() has run
   std::size_t next_batch = 0;  // index into table::batches() of the next batch to hand out
 
   snapshot_kind save(state_packer& out, snapshot_kind) const override {
@@ -27,7 +27,13 @@ struct table_scan_state : operator_state {
     // Past the table's end is harmless (produce() ends there) but no scan gets there.
     next_batch = static_cast<std::size_t>(sec.field(4, "next_batch").as_uint(SIZE_MAX));
     started = s;
+    rows_published = 0;  // this query's progress does not hold the table's rows yet
   }
+  void retract_progress(query_progress& progress) override {
+    progress.rows_total.fetch_sub(rows_published, std::memory_order_relaxed);
+    rows_published = 0;
+  }
+  std::uint64_t rows_published = 0;  // what progress().rows_total holds from this scan (not saved)
   std::uint64_t snapshot_size_hint() const override { return 16; }
 };
 
@@ -55,9 +61,10 @@ std::unique_ptr<operator_state> table_scan_operator::make_state(execution_contex
 
 boost::asio::awaitable<std::optional<batch>> table_scan_operator::produce(execution_context& ctx) const {
   auto& st = ctx.state<table_scan_state>(id());
-  if (!st.started) {
-    st.started = true;
-    ctx.progress().rows_total += table_ ? table_->row_count() : 0;
+  st.started = true;
+  if (st.rows_published == 0 && table_ && table_->row_count() > 0) {
+    st.rows_published = table_->row_count();
+    ctx.progress().rows_total += st.rows_published;
   }
   if (!table_ || st.next_batch >= table_->batches().size()) {
     co_return std::nullopt;

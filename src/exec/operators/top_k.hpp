@@ -18,6 +18,7 @@ class top_k_operator final : public physical_operator {
   top_k_operator(const plan_detail::bound_node& node, operator_ptr child);
 
   std::string_view name() const noexcept override { return "top_k"; }
+  bool blocking_input(std::size_t) const noexcept override { return true; }
 
   using key_spec = keys::sort_key_spec;
 

@@ -6,8 +6,10 @@
 
 #include <bit>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -241,4 +243,194 @@ TEST_CASE("many batches through a small buffer produce the same file as one batc
   chunked.finish();
   CHECK(read_file(dir.path() / "big.csv") == read_file(dir.path() / "chunked.csv"));
   CHECK(chunked.bytes_written() == fs::file_size(dir.path() / "big.csv"));
+}
+
+namespace {
+
+// Rows 0..n-1 of an (int, string) schema as one batch; the strings stay alive in `text`.
+struct numbered_rows {
+  std::deque<std::string> text;  // a deque never moves what it holds
+  batch rows(std::int64_t from, std::int64_t to) {
+    std::vector<std::int64_t> is;
+    auto str = std::make_shared<column>(type_id::string);
+    for (std::int64_t k = from; k < to; ++k) {
+      is.push_back(k);
+      text.push_back("row \"" + std::to_string(k) + "\", padded to be a little longer");
+      str->strings.push_back(text.back());
+    }
+    return make_batch({ints(std::move(is)), str});
+  }
+};
+
+const schema numbered_schema({{"k", type_id::int64}, {"s", type_id::string}});
+
+ftq::csv::writer_options kept(const fs::path& temp) {
+  ftq::csv::writer_options o;
+  o.buffer_bytes = 4096;
+  o.temp_path = temp;
+  o.keep_temp = true;
+  return o;
+}
+
+// The file an uninterrupted writer produces for rows [0, n).
+std::string whole_file(const fs::path& dir, std::int64_t n) {
+  numbered_rows src;
+  const fs::path out = dir / "whole.csv";
+  csv_writer w(out, numbered_schema);
+  w.write(src.rows(0, n));
+  w.finish();
+  return read_file_or_fail(out);
+}
+
+}  // namespace
+
+TEST_CASE("a kept temp file outlives an unfinished writer, and a resumed writer continues it at a recorded point") {
+  temp_dir dir;
+  const fs::path out = dir / "r.csv";
+  const fs::path temp = dir / "r.csv.partial";
+  const std::string expected = whole_file(dir.path(), 300);
+  numbered_rows src;
+  ftq::csv::resume_point at;
+  {
+    csv_writer w(out, numbered_schema, kept(temp));
+    CHECK(w.temp_path() == temp);
+    w.write(src.rows(0, 120));
+    w.flush();
+    w.sync();
+    at = {w.bytes_written(), w.rows_written()};
+    CHECK(at.rows == 120);
+    CHECK(w.bytes_flushed() == at.bytes);
+    // Rows written after the point, some of them handed to the kernel: a resume drops them.
+    w.write(src.rows(120, 200));
+    w.flush();
+    w.write(src.rows(200, 210));
+    CHECK(fs::file_size(temp) > at.bytes);
+  }  // destroyed unfinished, as a killed process would leave it
+  CHECK(fs::exists(temp));
+  CHECK_FALSE(fs::exists(out));
+  csv_writer resumed(out, numbered_schema, at, kept(temp));
+  CHECK(fs::file_size(temp) == at.bytes);
+  CHECK(resumed.rows_written() == 120);
+  CHECK(resumed.bytes_written() == at.bytes);
+  resumed.write(src.rows(120, 300));
+  resumed.finish();
+  CHECK(resumed.rows_written() == 300);
+  CHECK(read_file_or_fail(out) == expected);
+  CHECK_FALSE(fs::exists(temp));
+}
+
+TEST_CASE("resuming a missing or short temp file is an io_error naming it, and leaves the file as it was") {
+  temp_dir dir;
+  const fs::path out = dir / "r.csv";
+  const fs::path temp = dir / "r.csv.partial";
+  try {
+    csv_writer w(out, numbered_schema, ftq::csv::resume_point{100, 2}, kept(temp));
+    FAIL("resumed a missing file");
+  } catch (const ftq::io_error& e) {
+    CHECK((e.code() == std::errc::no_such_file_or_directory));
+    CHECK(e.path() == temp.string());
+  }
+  write_file(temp, "k,s\n1,a\n");
+  try {
+    csv_writer w(out, numbered_schema, ftq::csv::resume_point{100, 2}, kept(temp));
+    FAIL("resumed a short file");
+  } catch (const ftq::io_error& e) {
+    CHECK((e.code() == ftq::errc::io_failed));
+    CHECK(e.path() == temp.string());
+    CHECK(std::string(e.what()).find("resume at byte 100: the file holds 8 bytes") != std::string::npos);
+  }
+  CHECK(read_file(temp) == "k,s\n1,a\n");
+  CHECK_FALSE(fs::exists(out));
+}
+
+TEST_CASE("resuming at byte 0 writes the header again; a fresh writer truncates a leftover temp file") {
+  temp_dir dir;
+  const fs::path out = dir / "r.csv";
+  const fs::path temp = dir / "r.csv.partial";
+  numbered_rows src;
+  write_file(temp, "garbage left by an earlier run\n");
+  {
+    csv_writer w(out, numbered_schema, ftq::csv::resume_point{0, 0}, kept(temp));
+    w.write(src.rows(0, 50));
+    w.finish();
+  }
+  CHECK(read_file_or_fail(out) == whole_file(dir.path(), 50));
+  write_file(temp, "garbage left by an earlier run\n");
+  {
+    csv_writer w(out, numbered_schema, kept(temp));
+    w.write(src.rows(0, 50));
+    w.finish();
+  }
+  CHECK(read_file_or_fail(out) == whole_file(dir.path(), 50));
+}
+
+TEST_CASE("rewind drops what followed a point, from the buffer or from the file") {
+  temp_dir dir;
+  const std::string expected = whole_file(dir.path(), 400);
+  for (const bool flushed : {false, true}) {
+    CAPTURE(flushed);
+    numbered_rows src;
+    const fs::path out = dir / "r.csv";
+    csv_writer w(out, numbered_schema, kept(dir / "r.partial"));
+    w.write(src.rows(0, 100));
+    const ftq::csv::resume_point at{w.bytes_written(), w.rows_written()};
+    w.write(src.rows(100, 250));  // 150 rows of about 45 bytes: past the 4 KiB buffer
+    if (flushed) {
+      w.flush();
+    }
+    w.rewind(at);
+    CHECK(w.rows_written() == 100);
+    CHECK(w.bytes_written() == at.bytes);
+    CHECK(fs::file_size(w.temp_path()) <= at.bytes);
+    w.write(src.rows(100, 400));
+    w.finish();
+    CHECK(read_file_or_fail(out) == expected);
+  }
+  numbered_rows src;
+  csv_writer w(dir / "x.csv", numbered_schema);
+  w.write(src.rows(0, 3));
+  CHECK_THROWS_AS(w.rewind({w.bytes_written() + 1, 3}), ftq::error);
+  w.rewind({0, 0});  // back to the header
+  w.finish();
+  CHECK(read_file_or_fail(dir / "x.csv") == "k,s\n");
+}
+
+TEST_CASE("an unfinished writer with keep_temp keeps what it flushed; after an io_error every call throws it") {
+  temp_dir dir;
+  const fs::path out = dir / "r.csv";
+  numbered_rows src;
+  {
+    csv_writer w(out, numbered_schema, kept(dir / "r.partial"));
+    w.write(src.rows(0, 10));
+    w.flush();
+    const std::uint64_t flushed = w.bytes_flushed();
+    w.write(src.rows(10, 12));
+    w.abort();
+    CHECK(fs::file_size(dir / "r.partial") == flushed);
+    CHECK_THROWS_AS(w.write(src.rows(12, 13)), ftq::error);
+  }
+  CHECK(fs::exists(dir / "r.partial"));
+  if (!fs::exists("/dev/full")) {
+    return;
+  }
+  fs::create_symlink("/dev/full", dir / "full.partial");
+  csv_writer w(out, numbered_schema, kept(dir / "full.partial"));
+  const auto code_of = [&](const std::function<void()>& f) -> std::error_code {
+    try {
+      f();
+    } catch (const ftq::io_error& e) {
+      CHECK(e.path() == (dir / "full.partial").string());
+      return e.code();
+    }
+    return {};
+  };
+  CHECK((code_of([&] {
+           w.write(src.rows(0, 200));
+           w.flush();
+         }) == std::errc::no_space_on_device));
+  CHECK((code_of([&] { w.write(src.rows(0, 1)); }) == std::errc::no_space_on_device));
+  CHECK((code_of([&] { w.sync(); }) == std::errc::no_space_on_device));
+  CHECK((code_of([&] { w.finish(); }) == std::errc::no_space_on_device));
+  CHECK(fs::is_symlink(dir / "full.partial"));  // kept
+  CHECK_FALSE(fs::exists(out));
 }

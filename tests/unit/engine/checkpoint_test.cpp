@@ -16,7 +16,7 @@
 
 #include "checkpoint/manager_impl.hpp"
 #include "engine/query_impl.hpp"
-#include "support/kvs_table.hpp"
+#include "support/engine_plans.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -25,79 +25,12 @@ namespace {
 namespace asio = boost::asio;
 using ftq::test::run_coro_on;
 
-// k = i * 7919 % groups (so a group's rows are spread over the input), v = i * 0.5; batches of 1000.
-ftq::table_ptr make_table(std::size_t rows, std::int64_t groups) {
-  return ftq::test::make_kvs_table(
-      {.rows = rows, .groups = groups, .batch_rows = 1000, .key_multiplier = 7919, .value_scale = 0.5});
-}
+using ftq::test::blocking_plans;
+using ftq::test::files_in;
+using ftq::test::render;
 
-/// Plans whose root emits nothing until its input is exhausted, so a checkpoint taken while the
-/// input streams holds the whole query's progress.
-std::vector<ftq::plan> blocking_plans() {
-  using namespace ftq;
-  std::vector<plan> plans;
-  plans.push_back(plan_builder::table_scan("t")
-                      .aggregate({col("k")}, {sum(col("v"), "sv"), count_star("n"), min(col("s"), "ms"),
-                                              count_distinct(col("s"), "ds")})
-                      .sort({asc(col("k"))})
-                      .build("grouped"));
-  plans.push_back(plan_builder::table_scan("t").top_k({desc(col("v")), asc(col("k"))}, 25).build("topk"));
-  plans.push_back(plan_builder::table_scan("t")
-                      .hash_join(plan_builder::table_scan("t")
-                                     .filter(col("k") < lit(std::int64_t{20}))
-                                     .project({named_expr{col("k"), "bk"}, named_expr{col("s"), "bs"}}),
-                                 {col("k")}, {col("bk")})
-                      .aggregate({col("bs")}, {count_star("n"), sum(col("v"), "sv")})
-                      .sort({asc(col("bs"))})
-                      .build("joined"));
-  plans.push_back(plan_builder::table_scan("t")
-                      .filter(col("k") < lit(std::int64_t{50}))
-                      .sort({asc(col("s")), desc(col("v"))})
-                      .limit(300)
-                      .build("sorted"));
-  return plans;
-}
-
-std::string render(const ftq::query_result& r) {
-  std::string out;
-  for (const auto& b : r.batches) {
-    const ftq::batch c = b.has_selection ? b.compacted() : b;
-    for (std::size_t row = 0; row < c.rows; ++row) {
-      for (const auto& col : c.columns) {
-        if (col->is_null(row)) {
-          out += "NULL";
-        } else if (col->type == ftq::type_id::int64) {
-          out += std::to_string(col->ints[row]);
-        } else if (col->type == ftq::type_id::float64) {
-          out += std::to_string(col->doubles[row]);
-        } else {
-          out += std::string(col->strings[row]);
-        }
-        out += ',';
-      }
-      out += '\n';
-    }
-  }
-  return out;
-}
-
-ftq::checkpoint_options options_for(const std::filesystem::path& dir) {
-  ftq::checkpoint_options o;
-  o.dir = dir;
-  o.key_env.clear();
-  o.io_backend = "auto";
-  return o;
-}
-
-std::size_t files_in(const std::filesystem::path& dir) {
-  std::size_t n = 0;
-  if (std::filesystem::exists(dir)) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-      n += e.is_regular_file() ? 1 : 0;
-    }
-  }
-  return n;
-}
+ftq::table_ptr make_table(std::size_t rows, std::int64_t groups) { return ftq::test::make_engine_table(rows, groups); }
+ftq::checkpoint_options options_for(const std::filesystem::path& dir) { return ftq::test::checkpoint_options_for(dir); }
 
 }  // namespace
 
@@ -160,22 +93,13 @@ TEST_CASE("a query stopped midway resumes from its newest checkpoint and finishe
       REQUIRE(first->checkpoints().commits >= 3);
       CHECK((first->checkpoints().deltas > 0) == incremental);
 
-      // Second run: restore the newest checkpoint into fresh states and continue.
+      // Second run: the same query resumes from the newest checkpoint and continues.
       auto second = eng.prepare(p, qo);
       CHECK(second->checkpoint_id() == first->checkpoint_id());
       auto& qi = second->internals();
-      const auto result = run_coro_on(io, [&](auto) -> asio::awaitable<std::string> {
-        qi.root->init_states(*qi.context);
-        auto report = co_await qi.checkpointer->restore(*qi.context, [&] { qi.root->init_states(*qi.context); });
-        REQUIRE(report.restored.has_value());
-        CHECK(report.skipped.empty());
-        CHECK(report.restored->epoch == first->checkpoints().last_epoch);
-        ftq::query_result r;
-        while (auto b = co_await qi.root->next(*qi.context)) {
-          r.batches.push_back(std::move(*b));
-        }
-        co_return render(r);
-      });
+      const std::string result = render(run_coro_on(io, [&](auto) { return eng.run(second); }));
+      CHECK(second->fault_tolerance().resumed);
+      CHECK(second->fault_tolerance().resumed_epoch == first->checkpoints().last_epoch);
       CHECK(result == expected);
       // The restored scan continued where the checkpoint was, not from the start.
       CHECK(qi.progress->rows_scanned.load() < fault_free->progress().rows_scanned);

@@ -10,14 +10,17 @@
 #include <vector>
 
 #include "exec/operators/csv_sink.hpp"
+#include "exec/operators/memory_sink.hpp"
 #include "support/temp_dir.hpp"
+#include "unit/state/result_drain.hpp"
 #include "unit/state/snapshot_harness.hpp"
 
-// tests/data/state/golden/<name>.v1.msgpack: every section of a small plan's states at one
-// snapshot, in operator-id order, the named state at id 0; <name>.v1.expected: the rows the plan
-// produces after resuming from it. They prove that v1 sections written by an older build still
-// load and resume. FTQ_REGENERATE_GOLDEN=1 rewrites them (only when a v1 reader changed on
-// purpose; a new format gets a new version and new files instead).
+// tests/data/state/golden/<name>.v<N>.msgpack: every section of a small plan's states at one
+// snapshot, in operator-id order, the named state at id 0; <name>.v<N>.expected: the rows the plan
+// produces after resuming from it. They prove that sections written by an older build still
+// load and resume. FTQ_REGENERATE_GOLDEN=1 rewrites the current version's files (only when its
+// reader changed on purpose; a new format gets a new version and new files instead, and the
+// older version's files stay to prove that its reader still works).
 
 namespace {
 
@@ -37,6 +40,12 @@ struct golden_case {
   std::size_t batch_rows;
   // where to snapshot, given the number of next() calls of a whole run
   std::function<std::size_t(std::size_t)> point;
+  // the state's format versions with golden files, the last one the version this build writes
+  std::vector<std::uint32_t> versions = {1};
+  // for states that own something outside their section (the CSV sink's partial file): set it
+  // up before a resume from `snap`, and check it afterwards
+  std::function<void(const snapshot& snap)> before_resume = {};
+  std::function<void()> after_resume = {};
 };
 
 fs::path golden_dir() { return test_data_dir() / "state" / "golden"; }
@@ -93,11 +102,53 @@ std::vector<golden_case> cases(const fs::path& scratch) {
                    return operator_ptr(std::make_unique<ftq::exec::csv_scan_operator>(n));
                  },
                  8, half});
-  out.push_back(
-      {"csv_sink",
-       [=] { return operator_ptr(std::make_unique<ftq::exec::csv_sink_operator>(0, scratch / "out.csv", scan(t, 1))); },
-       16, half});
+  // The sink's resume reads the partial file its checkpoint names: the first bytes_written bytes of
+  // what the uninterrupted run writes.
+  const fs::path out_csv = scratch / "out.csv";
+  const auto make_sink = [=] {
+    return operator_ptr(std::make_unique<ftq::exec::csv_sink_operator>(0, out_csv, scan(t, 1), "golden"));
+  };
+  const auto whole = std::make_shared<std::string>();
+  golden_case sink{"csv_sink", make_sink, 16, half, {1, 2}};
+  sink.before_resume = [=](const snapshot& snap) {
+    (void)run_with(make_sink, 16, {});
+    *whole = read_file_or_fail(out_csv);
+    fs::remove(out_csv);
+    const msgpack::object_handle h = ftq::exec::unpack_section(snap.at(0).bytes.data(), snap.at(0).bytes.size());
+    const std::uint64_t bytes = h.get().via.array.ptr[4].as<std::uint64_t>();
+    REQUIRE(bytes <= whole->size());
+    write_file(ftq::exec::csv_sink_operator::partial_path(out_csv, "golden"), whole->substr(0, bytes));
+  };
+  sink.after_resume = [=] { CHECK(read_file_or_fail(out_csv) == *whole); };
+  out.push_back(sink);
+  out.push_back({"memory_sink",
+                 [=] {
+                   return operator_ptr(std::make_unique<result_drain>(
+                       2, std::make_unique<ftq::exec::memory_sink_operator>(0, scan(t, 1))));
+                 },
+                 16, half});
   return out;
+}
+
+std::string file_name(const golden_case& c, std::uint32_t version, const char* ext) {
+  return c.name + ".v" + std::to_string(version) + ext;
+}
+
+// `bytes` (one state's section) with its version replaced by `version`.
+std::string with_version(const std::string& bytes, std::uint32_t version) {
+  const msgpack::object_handle h = ftq::exec::unpack_section(bytes.data(), bytes.size());
+  const msgpack::object& o = h.get();
+  string_sink sink;
+  ftq::exec::state_packer pk(sink);
+  pk.pack_array(o.via.array.size);
+  for (std::uint32_t i = 0; i < o.via.array.size; ++i) {
+    if (i == 1) {
+      pk.pack_uint32(version);
+    } else {
+      pk.pack(o.via.array.ptr[i]);
+    }
+  }
+  return sink.bytes;
 }
 
 std::string read_all(const fs::path& p) {
@@ -140,34 +191,50 @@ generated generate(const golden_case& c) {
 
 }  // namespace
 
-TEST_CASE("golden v1 sections of every state load and resume with the expected rows") {
+TEST_CASE("golden sections of every state and version load and resume with the expected rows") {
   temp_dir scratch;
+  std::size_t loaded = 0;
   for (const golden_case& c : cases(scratch.path())) {
-    CAPTURE(c.name);
-    const std::vector<std::string> parts = split_sections(read_all(golden_dir() / (c.name + ".v1.msgpack")));
-    snapshot snap;
-    for (const std::string& p : parts) {
-      snap.push_back({p, snapshot_kind::full});
+    for (const std::uint32_t version : c.versions) {
+      CAPTURE(c.name);
+      CAPTURE(version);
+      const std::vector<std::string> parts = split_sections(read_all(golden_dir() / file_name(c, version, ".msgpack")));
+      snapshot snap;
+      for (const std::string& p : parts) {
+        snap.push_back({p, snapshot_kind::full});
+      }
+      const msgpack::object_handle first = ftq::exec::unpack_section(parts.at(0).data(), parts.at(0).size());
+      // id 0 is the named state (the aggregate's two files share its tag)
+      CHECK(c.name.rfind(first.get().via.array.ptr[0].as<std::string>(), 0) == 0);
+      CHECK(first.get().via.array.ptr[1].as<std::uint32_t>() == version);
+      if (c.before_resume) {
+        c.before_resume(snap);
+      }
+      const resumed r = resume(c.make, c.batch_rows, {&snap});
+      if (c.after_resume) {
+        c.after_resume();
+      }
+      std::string rows;
+      for (const std::string& row : r.rows) {
+        rows += row + "\n";
+      }
+      CHECK(rows == read_all(golden_dir() / file_name(c, version, ".expected")));
+      // Loading and saving again gives the same bytes: nothing was lost or reinterpreted. An
+      // older version saves again as the current one, with the same fields.
+      snapshot current = snap;
+      current[0].bytes = with_version(snap[0].bytes, c.versions.back());
+      CHECK(same_bytes(r.resaved, current));
+      // And the resumed rows are the tail of what the plan produces uninterrupted today.
+      const run_log base = run_with(c.make, c.batch_rows, {});
+      REQUIRE(r.rows.size() <= base.rows.size());
+      CHECK(std::equal(r.rows.begin(), r.rows.end(), base.rows.end() - static_cast<std::ptrdiff_t>(r.rows.size())));
+      ++loaded;
     }
-    const msgpack::object_handle first = ftq::exec::unpack_section(parts.at(0).data(), parts.at(0).size());
-    // id 0 is the named state (the aggregate's two files share its tag)
-    CHECK(c.name.rfind(first.get().via.array.ptr[0].as<std::string>(), 0) == 0);
-    const resumed r = resume(c.make, c.batch_rows, {&snap});
-    std::string rows;
-    for (const std::string& row : r.rows) {
-      rows += row + "\n";
-    }
-    CHECK(rows == read_all(golden_dir() / (c.name + ".v1.expected")));
-    // Loading and saving again gives the same bytes: nothing was lost or reinterpreted.
-    CHECK(same_bytes(r.resaved, snap));
-    // And the resumed rows are the tail of what the plan produces uninterrupted today.
-    const run_log base = run_with(c.make, c.batch_rows, {});
-    REQUIRE(r.rows.size() <= base.rows.size());
-    CHECK(std::equal(r.rows.begin(), r.rows.end(), base.rows.end() - static_cast<std::ptrdiff_t>(r.rows.size())));
   }
+  CHECK(loaded == 14);
 }
 
-TEST_CASE("this build writes the golden v1 sections byte for byte (FTQ_REGENERATE_GOLDEN=1 rewrites them)") {
+TEST_CASE("this build writes the golden sections byte for byte (FTQ_REGENERATE_GOLDEN=1 rewrites them)") {
   temp_dir scratch;
   const char* regen = std::getenv("FTQ_REGENERATE_GOLDEN");
   const bool rewrite = regen != nullptr && std::string(regen) == "1";
@@ -176,16 +243,17 @@ TEST_CASE("this build writes the golden v1 sections byte for byte (FTQ_REGENERAT
     CAPTURE(c.name);
     const generated g = generate(c);
     REQUIRE(!g.sections.empty());
+    const std::uint32_t version = c.versions.back();
     if (rewrite) {
-      write_file(golden_dir() / (c.name + ".v1.msgpack"), g.sections);
-      write_file(golden_dir() / (c.name + ".v1.expected"), g.expected);
-      MESSAGE("rewrote " << (golden_dir() / (c.name + ".v1.msgpack")).string());
+      write_file(golden_dir() / file_name(c, version, ".msgpack"), g.sections);
+      write_file(golden_dir() / file_name(c, version, ".expected"), g.expected);
+      MESSAGE("rewrote " << (golden_dir() / file_name(c, version, ".msgpack")).string());
     }
-    // A difference means the v1 layout changed: bump the state's version instead (keeping a v1
-    // reader), unless the change is deliberate and v1 was never released.
-    CHECK(g.sections == read_all(golden_dir() / (c.name + ".v1.msgpack")));
-    CHECK(g.expected == read_all(golden_dir() / (c.name + ".v1.expected")));
+    // A difference means the layout changed: bump the state's version instead (keeping a reader
+    // of the old one), unless the change is deliberate and the version was never released.
+    CHECK(g.sections == read_all(golden_dir() / file_name(c, version, ".msgpack")));
+    CHECK(g.expected == read_all(golden_dir() / file_name(c, version, ".expected")));
     ++checked;
   }
-  CHECK(checked == 12);
+  CHECK(checked == 13);
 }

@@ -10,6 +10,8 @@
 
 #include <ftq/error.hpp>
 
+#include "exec/operators/memory_sink.hpp"
+#include "unit/state/result_drain.hpp"
 #include "unit/state/snapshot_harness.hpp"
 
 // Sections that do not have the shape their state expects -- wrong tag, newer version, wrong
@@ -198,6 +200,12 @@ TEST_CASE("every state rejects mutated, truncated and flipped sections with chec
   attack_tree([=] { return distinct_op(0, mixed_schema(), scan(t, 1)); }, 16);
   attack_tree([=] { return join_op(0, mixed_schema(), mixed_schema(), {0}, {0}, scan(t, 1), scan(t, 2)); }, 16);
   attack_tree([=] { return join_op(0, mixed_schema(), mixed_schema(), {3}, {3}, scan(t, 1), scan(t, 2)); }, 16);
+  attack_tree(
+      [=] {
+        return operator_ptr(
+            std::make_unique<result_drain>(2, std::make_unique<ftq::exec::memory_sink_operator>(0, scan(t, 1))));
+      },
+      16);
   attack_tree(
       [=] {
         return limit_op(0, mixed_schema(), 50, 3,

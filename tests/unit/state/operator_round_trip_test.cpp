@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "exec/operators/csv_sink.hpp"
+#include "exec/operators/memory_sink.hpp"
 #include "support/aggregate_inputs.hpp"
 #include "support/temp_dir.hpp"
+#include "unit/state/result_drain.hpp"
 #include "unit/state/snapshot_harness.hpp"
 
 // Every operator: snapshot at every next() call of a small plan (and along chains of a full
@@ -200,23 +202,52 @@ TEST_CASE("csv_scan resumes reading the file at its saved position") {
              16, true);
 }
 
-TEST_CASE("csv_sink's counters round-trip") {
+TEST_CASE("csv_sink resumes its partial file from a snapshot at every next() call") {
   temp_dir dir;
   const table_ptr t = make_table(mixed_schema(), mixed_rows(100, 5, 10), 10, false);
+  const std::filesystem::path out = dir / "out.csv";
+  const std::filesystem::path partial = ftq::exec::csv_sink_operator::partial_path(out, "rt");
   const auto make = [&] {
-    return operator_ptr(std::make_unique<ftq::exec::csv_sink_operator>(0, dir / "out.csv", scan(t, 1)));
+    return operator_ptr(std::make_unique<ftq::exec::csv_sink_operator>(0, out, scan(t, 1), "rt"));
   };
   const run_log base = run_with(make, 16, {});
   REQUIRE(base.calls > 3);
+  const std::string whole = read_file_or_fail(out);
   for (std::size_t p = 0; p < base.calls; ++p) {
     CAPTURE(p);
     const run_log log = run_with(make, 16, {{p, snapshot_kind::full, true}});
     REQUIRE(log.snaps.size() == 1);
-    CHECK(same_bytes(reload(make, 16, {&log.snaps[0].sections}), log.reference));
+    const section& sink = log.snaps[0].sections[0];
+    const msgpack::object_handle h = ftq::exec::unpack_section(sink.bytes.data(), sink.bytes.size());
+    const std::uint64_t bytes = h.get().via.array.ptr[4].as<std::uint64_t>();
+    REQUIRE(bytes <= whole.size());
+    // As a process killed after the snapshot leaves things: no result, and a partial file holding
+    // the snapshot's bytes and some written after it.
+    std::filesystem::remove(out);
+    write_file(partial, whole.substr(0, bytes) + "bytes written after the snapshot\n");
+    const resumed r = resume(make, 16, {&log.snaps[0].sections});
+    CHECK(r.rows.empty());
+    CHECK(same_bytes(r.resaved, log.reference));
+    CHECK(read_file_or_fail(out) == whole);
+    CHECK_FALSE(std::filesystem::exists(partial));
   }
   // The counters themselves: the sink's section after the run names its rows.
   const run_log end = run_with(make, 16, {{base.calls - 1, snapshot_kind::full, true}});
   const msgpack::object_handle h =
       ftq::exec::unpack_section(end.snaps[0].sections[0].bytes.data(), end.snaps[0].sections[0].bytes.size());
   CHECK(h.get().via.array.ptr[3].as<std::uint64_t>() == 100);
+}
+
+TEST_CASE("memory_sink resumes its result, full and along delta chains, at every next() call") {
+  const std::vector<row> rows = mixed_rows(150, 7, 14);
+  for (const bool selected : {false, true}) {
+    CAPTURE(selected);
+    const table_ptr t = make_table(mixed_schema(), rows, 7, selected);
+    check_tree(
+        [t] {
+          return operator_ptr(
+              std::make_unique<result_drain>(2, std::make_unique<ftq::exec::memory_sink_operator>(0, scan(t, 1))));
+        },
+        16, true);
+  }
 }
