@@ -23,6 +23,8 @@
 #include <ftq/error.hpp>
 #include <ftq/plan.hpp>
 
+#include "recovery_bench.hpp"
+
 namespace po = boost::program_options;
 
 namespace {
@@ -184,7 +186,8 @@ int queries_command(int argc, char** argv) {
 int main(int argc, char** argv) {
   const char* usage =
       "usage: ftq-bench COMMAND [OPTIONS]\n\ncommands:\n"
-      "  queries   time the example plans on in-memory tables (ftq-bench queries --help)\n";
+      "  queries   time the example plans on in-memory tables (ftq-bench queries --help)\n"
+      "  recovery  what failures cost with checkpoints and without (ftq-bench recovery --help)\n";
   if (argc < 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
     std::fputs(usage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
@@ -192,6 +195,8 @@ int main(int argc, char** argv) {
   try {
     if (std::string_view(argv[1]) == "queries")
       return queries_command(argc - 1, argv + 1);
+    if (std::string_view(argv[1]) == "recovery")
+      return ftq::bench::recovery_command(argc - 1, argv + 1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ftq-bench: %s\n", e.what());
     return 1;

@@ -126,6 +126,11 @@ struct plan_node {
 struct plan {
   std::string name;
   plan_node root;
+  /// The plan's recovery policy in recovery_policy::parse's form
+  /// ("transient=retry:refresh_token,operator_fault=restart_pipeline,attempts=3"); it may only
+  /// name handlers the embedding program registered (a plan never carries code). Empty: the
+  /// engine's policy. query_options::recovery overrides it.
+  std::string recovery;
   friend bool operator==(const plan&, const plan&) = default;
 };
 

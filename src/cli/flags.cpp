@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/progress_display.hpp"
+#include "core/duration_text.hpp"
 
 namespace po = boost::program_options;
 
@@ -36,26 +37,13 @@ void check_progress_mode(const std::string& mode) {
   }
 }
 
-std::chrono::milliseconds parse_duration(const std::string& text, std::string_view flag) {
-  std::uint64_t value = 0;
-  const char* first = text.data();
-  const char* last = text.data() + text.size();
-  auto [p, ec] = std::from_chars(first, last, value);
-  const std::string_view unit(p, static_cast<std::size_t>(last - p));
-  const std::uint64_t limit = std::uint64_t{1} << 40;
-  if (ec != std::errc() || p == first || value == 0 || value > limit) {
-    throw po::error(std::string(flag) + " must be a positive duration such as 500ms, 2s or 1m, not '" + text + "'");
+std::chrono::milliseconds parse_duration_flag(const std::string& text, std::string_view flag) {
+  const std::optional<std::chrono::nanoseconds> d = ftq::parse_duration(text);
+  if (!d || *d < std::chrono::milliseconds(1) || *d > std::chrono::hours(24 * 365)) {
+    throw po::error(std::string(flag) + " must be a duration with a unit, 1ms or more (500ms, 2s, 1m), not '" + text +
+                    "'");
   }
-  if (unit == "ms") {
-    return std::chrono::milliseconds(value);
-  }
-  if (unit == "s") {
-    return std::chrono::seconds(value);
-  }
-  if (unit == "m") {
-    return std::chrono::minutes(value);
-  }
-  throw po::error(std::string(flag) + " needs a unit (ms, s or m): '" + text + "'");
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
 }
 
 checkpoint_compression parse_compression_flag(const std::string& name) {

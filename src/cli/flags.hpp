@@ -23,9 +23,9 @@ std::optional<int> parse_flags(std::string_view command, int argc, char** argv,
                                const boost::program_options::positional_options_description& positional = {},
                                const std::function<void()>& check = {});
 
-/// Parses a duration flag: a number with unit ms, s or m ("500ms", "2s", "1m"). Throws
+/// Parses a duration flag ("500ms", "2s", "1m": core/duration_text.hpp), at least 1ms. Throws
 /// boost::program_options::error naming `flag` otherwise.
-std::chrono::milliseconds parse_duration(const std::string& text, std::string_view flag);
+std::chrono::milliseconds parse_duration_flag(const std::string& text, std::string_view flag);
 /// Parses --compression: zstd, lz4 or none.
 checkpoint_compression parse_compression_flag(const std::string& name);
 

@@ -128,13 +128,13 @@ int run_command(int argc, char** argv) {
       throw po::error("--checkpoint-every must be at least 1");
     }
     if (vm.count("checkpoint-interval")) {
-      (void)parse_duration(checkpoint_interval, "--checkpoint-interval");
+      (void)parse_duration_flag(checkpoint_interval, "--checkpoint-interval");
     }
     (void)parse_compression_flag(compression);
     if (priority < 1) {
       throw po::error("--priority must be at least 1");
     }
-    stop_timeout = parse_duration(stop_timeout_text, "--stop-timeout");
+    stop_timeout = parse_duration_flag(stop_timeout_text, "--stop-timeout");
     // Policies and fault plans are checked here, so a typo is a usage error, not a failed run.
     if (vm.count("recovery")) {
       try {
@@ -204,7 +204,7 @@ int run_command(int argc, char** argv) {
       qo.checkpoints.every_rows = checkpoint_every;
       qo.checkpoints.fresh = vm.count("fresh") > 0;
       if (!checkpoint_interval.empty()) {
-        qo.checkpoints.interval = parse_duration(checkpoint_interval, "--checkpoint-interval");
+        qo.checkpoints.interval = parse_duration_flag(checkpoint_interval, "--checkpoint-interval");
       }
     }
     q = eng.prepare(p, qo);

@@ -227,8 +227,18 @@ query_ptr engine::prepare(const plan& p, query_options options) {
     q->context->set_checkpoint_trigger(q->checkpointer.get());
   }
   // Recovery is declarative and checked now, before anything runs.
-  recovery_policy policy = q->options.recovery ? *q->options.recovery : ft.recovery;
-  policy.validate(*ft.handlers);
+  recovery_policy policy = ft.recovery;
+  if (q->options.recovery) {
+    policy = *q->options.recovery;
+    policy.validate(*ft.handlers);
+  } else if (!p.recovery.empty()) {
+    try {
+      policy = recovery_policy::parse(p.recovery);
+      policy.validate(*ft.handlers);
+    } catch (const error& e) {
+      throw plan_error("recovery", e.what());
+    }
+  }
   q->options.priority = std::max<std::uint32_t>(1, q->options.priority);
   q->fault_tolerance = std::make_unique<fault_tolerant_context>(q->checkpoint_id.empty() ? q->name : q->checkpoint_id,
                                                                 ft, std::move(policy), impl_->detector, impl_->budget,

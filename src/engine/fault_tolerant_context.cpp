@@ -7,8 +7,7 @@
 
 #include <ftq/error.hpp>
 
-#include "inject/fault_spec.hpp"
-#include "recovery/duration_text.hpp"
+#include "core/duration_text.hpp"
 
 namespace ftq {
 
@@ -62,7 +61,7 @@ std::string_view trim(std::string_view s) noexcept {
 }
 
 std::chrono::nanoseconds duration_item(std::string_view key, std::string_view value) {
-  const auto d = inject::parse_duration(value);
+  const auto d = parse_duration(value);
   if (!d) {
     invalid("recovery policy: '" + std::string(key) + "' must be a duration like 10ms, got '" + std::string(value) +
             "'");
@@ -275,7 +274,7 @@ std::string recovery_policy::describe() const {
     out += ",";
   }
   out += "backoff=" + std::string(backoff_name(retry.kind)) + ",attempts=" + std::to_string(retry.max_attempts) +
-         ",base=" + recovery::duration_text(retry.base) + ",cap=" + recovery::duration_text(retry.cap);
+         ",base=" + exact_duration_text(retry.base) + ",cap=" + exact_duration_text(retry.cap);
   return out;
 }
 
@@ -338,8 +337,8 @@ boost::asio::awaitable<bool> fault_tolerant_context::run_handler(std::string nam
       co_await clock_->sleep(step, boost::asio::cancellation_slot{});
     }
     if (!result->done.load(std::memory_order_acquire)) {
-      problem = "recovery handler '" + name + "' overran its time limit of " +
-                recovery::duration_text(found->time_limit) + " and was abandoned";
+      problem = "recovery handler '" + name + "' overran its time limit of " + duration_text(found->time_limit) +
+                " and was abandoned";
     } else if (result->failure) {
       problem = "recovery handler '" + name + "' failed: " + detail::failure_message(result->failure);
     }

@@ -1,5 +1,7 @@
 #include "inject/fault_rule.hpp"
 
+#include "core/duration_text.hpp"
+
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -53,26 +55,6 @@ std::string errno_name(int error) {
   return "errno " + std::to_string(error);
 }
 
-std::string format_duration(std::chrono::nanoseconds d) {
-  struct unit {
-    std::int64_t ns;
-    std::string_view suffix;
-  };
-  constexpr std::array<unit, 6> units{{{3'600'000'000'000, "h"},
-                                       {60'000'000'000, "m"},
-                                       {1'000'000'000, "s"},
-                                       {1'000'000, "ms"},
-                                       {1'000, "us"},
-                                       {1, "ns"}}};
-  const std::int64_t n = d.count();
-  for (const unit& u : units) {
-    if (n != 0 && n % u.ns == 0) {
-      return std::to_string(n / u.ns) + std::string(u.suffix);
-    }
-  }
-  return std::to_string(n) + "ns";
-}
-
 std::string to_spec(const fault_rule& r) {
   std::string out(kind_word(r.kind));
   char sep = ':';
@@ -107,7 +89,7 @@ std::string to_spec(const fault_rule& r) {
         }
       }
       if (r.kind == rule_kind::stall) {
-        add("for", format_duration(r.stall_for));
+        add("for", exact_duration_text(r.stall_for));
       }
       if (r.kind == rule_kind::throw_error && r.transient) {
         add("class", "transient");

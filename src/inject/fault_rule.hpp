@@ -47,9 +47,6 @@ struct fault_rule {
 /// "checkpoint:n=3,times=2,errno=ENOSPC,step=fsync". Parsing it gives the same rule back.
 std::string to_spec(const fault_rule& r);
 
-/// "500ms", "3s", "1m": the largest unit (ns, us, ms, s, m, h) that divides `d` exactly.
-std::string format_duration(std::chrono::nanoseconds d);
-
 /// The errnos a checkpoint rule may inject, by name: EIO and ENOSPC (nullopt for others).
 std::optional<int> errno_from_name(std::string_view name);
 /// "EIO", "ENOSPC"; "errno N" for any other value.

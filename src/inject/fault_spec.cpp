@@ -274,33 +274,6 @@ std::string json_scalar(const json::value& v, const std::string& where, std::str
 
 }  // namespace
 
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
-    ++digits;
-  }
-  const std::optional<std::uint64_t> n = parse_u64(text.substr(0, digits));
-  const std::string_view unit = text.substr(digits);
-  constexpr std::array<std::pair<std::string_view, std::int64_t>, 6> units{{{"ns", 1},
-                                                                            {"us", 1'000},
-                                                                            {"ms", 1'000'000},
-                                                                            {"s", 1'000'000'000},
-                                                                            {"m", 60'000'000'000},
-                                                                            {"h", 3'600'000'000'000}}};
-  if (!n || *n == 0) {
-    return std::nullopt;
-  }
-  for (const auto& [suffix, ns] : units) {
-    if (suffix == unit) {
-      if (*n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / ns)) {
-        return std::nullopt;
-      }
-      return std::chrono::nanoseconds(static_cast<std::int64_t>(*n) * ns);
-    }
-  }
-  return std::nullopt;
-}
-
 fault_spec parse_spec(std::string_view spec) {
   fault_spec out;
   bool seeded = false;

@@ -6,10 +6,12 @@
 /// "rule 2 (stall:op=sort,for=3x): 'for' must be a duration like 500ms".
 
 #include <chrono>
+
 #include <cstdint>
 #include <optional>
 #include <string_view>
 #include <vector>
+#include "core/duration_text.hpp"
 
 #include "inject/fault_rule.hpp"
 
@@ -23,8 +25,6 @@ struct fault_spec {
 fault_spec parse_spec(std::string_view spec);
 fault_spec parse_spec_json(std::string_view json);
 
-/// "1500us", "500ms", "2s", "1m", "1h" (a whole number and a unit); nullopt for anything else,
-/// zero, or more than fits in nanoseconds.
-std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text);
+using ftq::parse_duration;  // core/duration_text.hpp: 500ms, 2s, 1m, 1500us, 7ns, 1h
 
 }  // namespace ftq::inject

@@ -279,6 +279,6 @@ plan_builder& plan_builder::limit(std::int64_t limit, std::int64_t offset) {
   return wrap(std::move(n));
 }
 
-plan plan_builder::build(std::string name) const { return plan{std::move(name), node_}; }
+plan plan_builder::build(std::string name) const { return plan{std::move(name), node_, {}}; }
 
 }  // namespace ftq

@@ -815,10 +815,13 @@ plan parse_plan(std::string_view text) {
     fail(root, "expected an object with \"name\" and \"plan\", got " + json_kind_name(doc));
   }
   object_fields f(doc.get_object(), root);
-  f.only(std::array<std::string_view, 2>{"name", "plan"}, "the top level");
+  f.only(std::array<std::string_view, 3>{"name", "plan", "recovery"}, "the top level");
   plan p;
   if (const json::value* name = f.optional("name")) {
     p.name = as_string(*name, "name");
+  }
+  if (const json::value* recovery = f.optional("recovery")) {
+    p.recovery = as_string(*recovery, "recovery");
   }
   p.root = read_node(f.required("plan"), root);
   return p;
@@ -828,6 +831,9 @@ std::string to_json(const plan& p) {
   json::object doc;
   doc["name"] = p.name;
   doc["plan"] = write_node(p.root);
+  if (!p.recovery.empty()) {
+    doc["recovery"] = p.recovery;
+  }
   std::string out;
   print_pretty(doc, out, 0);
   out += '\n';

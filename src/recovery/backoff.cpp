@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "recovery/duration_text.hpp"
+#include "core/duration_text.hpp"
 
 namespace ftq {
 
@@ -32,7 +32,6 @@ std::optional<retry_policy::backoff> parse_backoff(std::string_view name) noexce
 }
 
 void retry_policy::validate() const {
-  using recovery::duration_text;
   if (static_cast<std::size_t>(kind) >= std::size(backoff_names)) {
     invalid("kind: unknown backoff " + std::to_string(static_cast<int>(kind)));
   }

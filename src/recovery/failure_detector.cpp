@@ -8,7 +8,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "recovery/circuit_breaker.hpp"
-#include "recovery/duration_text.hpp"
+#include "core/duration_text.hpp"
 #include "recovery/failure_history.hpp"
 
 namespace ftq {
@@ -49,7 +49,6 @@ std::string_view breaker_state_name(breaker_state s) noexcept {
 }
 
 void detector_options::validate() const {
-  using recovery::duration_text;
   if (history_capacity == 0) {
     invalid("history_capacity must be at least 1");
   }

@@ -4,7 +4,7 @@
 
 #include <boost/system/system_error.hpp>
 
-#include "recovery/duration_text.hpp"
+#include "core/duration_text.hpp"
 
 namespace ftq {
 
@@ -82,7 +82,7 @@ retry_controller::decision retry_controller::on_failure(const std::exception_ptr
   ++attempts_;
   d.retry = true;
   d.reason = "retry " + std::to_string(attempts_) + " of " + std::to_string(policy_.max_attempts) + " after " +
-             recovery::duration_text(d.delay);
+             duration_text(d.delay);
   return d;
 }
 
@@ -109,14 +109,14 @@ const std::shared_ptr<clock>& retry_controller::clock_source() const noexcept { 
 boost::asio::awaitable<void> retry_controller::wait(std::chrono::nanoseconds d, boost::asio::cancellation_slot slot,
                                                     std::function<bool()> cancelled) {
   if (cancelled && cancelled()) {
-    throw error(errc::query_cancelled, "query cancelled before a retry backoff of " + recovery::duration_text(d));
+    throw error(errc::query_cancelled, "query cancelled before a retry backoff of " + duration_text(d));
   }
   boost::asio::awaitable<bool> pause = clock_->sleep(std::chrono::duration_cast<clock::duration>(d), slot);
   const bool slept = co_await std::move(pause);
   // Checked again after the wait: a cancellation that arrived while the timer ran must win over
   // the retry that would follow.
   if (!slept || (cancelled && cancelled())) {
-    throw error(errc::query_cancelled, "query cancelled during a retry backoff of " + recovery::duration_text(d));
+    throw error(errc::query_cancelled, "query cancelled during a retry backoff of " + duration_text(d));
   }
 }
 

@@ -433,6 +433,34 @@ TEST_CASE("recovery policies are checked when the query is built") {
   CHECK(round.rule_for(ftq::error_class::resource).action == ftq::recovery_action::restore_operator);
 }
 
+TEST_CASE("a plan names registered handlers in its recovery policy, never code") {
+  ftq::engine_options o = options_with("throw:op=table_scan,batch=4,class=transient");
+  int refreshed = 0;
+  o.fault_tolerance.handlers->add("refresh_token", [&refreshed](ftq::failure_event) -> asio::awaitable<void> {
+    ++refreshed;
+    co_return;
+  });
+  ftq::plan p = ftq::test::blocking_plans()[0];
+  p.recovery = "transient=retry:refresh_token,base=1ms,cap=2ms";
+  const ftq::plan parsed = ftq::parse_plan(ftq::to_json(p));
+  const outcome r = run_with(parsed, o);
+  CHECK(r.rendered == fault_free(ftq::test::blocking_plans()[0]));
+  CHECK(refreshed == 1);
+  CHECK(r.stats.retries == 1);
+
+  asio::io_context io;
+  ftq::engine eng(io.get_executor(), options_with(""));
+  eng.register_table(ftq::test::make_engine_table(100, 5));
+  p.recovery = "transient=retry:rm_rf";
+  try {
+    (void)eng.prepare(p);
+    FAIL("accepted a handler nobody registered");
+  } catch (const ftq::plan_error& e) {
+    CHECK(e.path() == "recovery");
+    CHECK(std::string(e.what()).find("no recovery handler named 'rm_rf'") != std::string::npos);
+  }
+}
+
 TEST_CASE("an operator failing repeatedly opens its breaker; probes after the recovery timeout close it") {
   auto time = std::make_shared<ftq::manual_clock>();
   ftq::engine_options o = options_with("throw:op=table_scan,batch=3,times=3");
