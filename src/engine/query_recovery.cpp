@@ -192,24 +192,52 @@ boost::asio::awaitable<void> query_recovery::rollback(std::size_t target) {
     bool from_checkpoint = false;
     if (checkpointer_ != nullptr) {
       const std::uint32_t runtime_id = runtime_state_id();
-      from_checkpoint = co_await checkpointer_->reload(
-          [&](std::uint32_t id, const msgpack::object& section, exec::snapshot_kind kind) {
-            if (id == runtime_id) {
-              at_epoch = read_positions(section, kind, ops_.size());
-              return;
-            }
-            if (id >= ops_.size() || !in_scope[id]) {
-              return;
-            }
-            exec::operator_state& st = *ctx_.state_ptr(id);
-            const bool partial =
-                std::any_of(scope.begin(), scope.end(), [id](const scope_entry& e) { return e.id == id && e.partial; });
-            if (!partial) {
-              st.load(section, kind);
-            } else if (!st.rollback_unfinished(&section, kind)) {
-              throw error(errc::internal, "operator " + std::to_string(id) + " no longer keeps its finished input");
-            }
-          });
+      std::exception_ptr unreadable;
+      try {
+        from_checkpoint = co_await checkpointer_->reload(
+            [&](std::uint32_t id, const msgpack::object& section, exec::snapshot_kind kind) {
+              if (id == runtime_id) {
+                at_epoch = read_positions(section, kind, ops_.size());
+                return;
+              }
+              if (id >= ops_.size() || !in_scope[id]) {
+                return;
+              }
+              exec::operator_state& st = *ctx_.state_ptr(id);
+              const bool partial = std::any_of(scope.begin(), scope.end(),
+                                               [id](const scope_entry& e) { return e.id == id && e.partial; });
+              if (!partial) {
+                st.load(section, kind);
+              } else if (!st.rollback_unfinished(&section, kind)) {
+                throw error(errc::internal, "operator " + std::to_string(id) + " no longer keeps its finished input");
+              }
+            });
+      } catch (const checkpoint_error&) {
+        unreadable = std::current_exception();
+      } catch (const io_error&) {
+        unreadable = std::current_exception();
+      }
+      if (unreadable) {
+        // The last checkpoint cannot be read back (deleted, damaged on disk): roll back to the
+        // start instead, which is as exact, only longer.
+        const std::string why = detail::failure_message(unreadable);
+        for (const scope_entry& e : scope) {
+          if (!e.partial) {
+            ctx_.set_state(e.id, ops_[e.id]->fresh_state(ctx_));
+          }
+        }
+        at_epoch.assign(ops_.size(), operator_position{});
+        from_checkpoint = false;
+        failure_record r;
+        r.query = ft_.query_id();
+        r.operator_id = static_cast<std::uint32_t>(target);
+        r.operator_name = std::string(ops_[target]->name());
+        r.cls = error_class::checkpoint;
+        r.message = "rolled back to the start: the last checkpoint is unreadable: " + why;
+        r.recovery = "restart_from_start";
+        r.outcome = "contained";
+        ft_.detector().record_failure(std::move(r));
+      }
     }
     for (const scope_entry& e : scope) {
       exec::operator_state& st = *ctx_.state_ptr(e.id);

@@ -24,6 +24,7 @@
 
 #include "engine/query_impl.hpp"
 #include "engine/recovery_gate.hpp"
+#include "io/file_store.hpp"
 #include "inject/fault_plan.hpp"
 #include "support/engine_plans.hpp"
 #include "support/run_coro.hpp"
@@ -234,6 +235,39 @@ TEST_CASE("a failure while a join probes keeps its hash table: the build side is
     CHECK(qi.context->stats(probe_scan->id()).rows_produced > table_rows);
     CHECK(r.stats.rows_replayed > 0);
   }
+}
+
+namespace {
+
+/// Fails every read of a checkpoint file with EIO, as a damaged disk would.
+struct unreadable_disk : ftq::io::fault_injector {
+  int before(ftq::io::op_kind op, const std::filesystem::path&) override {
+    return op == ftq::io::op_kind::read ? EIO : 0;
+  }
+  void after(ftq::io::op_kind, const std::filesystem::path&, int) override {}
+};
+
+}  // namespace
+
+TEST_CASE("a rollback whose checkpoint cannot be read back rolls back to the start instead") {
+  ftq::test::temp_dir tmp;
+  const ftq::plan p = ftq::test::blocking_plans()[0];
+  const outcome r = run_with(p, options_with("throw:op=table_scan,batch=30"), [&](asio::io_context& io) {
+    auto o = ftq::test::checkpoint_options_for(tmp / "ck");
+    o.faults = std::make_shared<unreadable_disk>();
+    ftq::query_options qo;
+    qo.checkpoints = {.manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o), .every_rows = 5000};
+    return qo;
+  });
+  CHECK(r.rendered == fault_free(p));
+  CHECK(r.q->checkpoints().commits >= 2);  // there was a checkpoint to go back to, but it could not be read
+  bool from_start = false;
+  for (const auto& f : r.q->failures()) {
+    from_start |= f.recovery == "restart_from_start" && f.message.find("unreadable") != std::string::npos;
+  }
+  CHECK(from_start);
+  // The scan read its first 30 batches twice.
+  CHECK(r.q->internals().context->stats(ops_named(*r.q, "table_scan").at(0)).rows_produced >= table_rows + 29000);
 }
 
 TEST_CASE("restart_pipeline rolls back up to the operator that consumes the pipeline whole") {
