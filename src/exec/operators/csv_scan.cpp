@@ -126,7 +126,15 @@ boost::asio::awaitable<std::optional<batch>> csv_scan_operator::produce(executio
   if (!st.reader) {
     open(ctx, st);
   }
-  std::optional<batch> out = st.reader->next();
+  std::optional<batch> out;
+  try {
+    out = st.reader->next();
+  } catch (...) {
+    // The reader may have read past `position` before failing: a retry reopens it there, so a
+    // transient read error retried in place loses and repeats nothing.
+    st.reader.reset();
+    throw;
+  }
   if (!out) {
     st.finished = true;
     publish(ctx, st);
