@@ -18,7 +18,6 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
-#include <iostream>
 #include <map>
 #include <numeric>
 #include <random>
@@ -33,7 +32,6 @@
 #include <ftq/error.hpp>
 
 #include "cli/embedded_file.hpp"
-#include "cli/flags.hpp"
 #include "recovery_runner.hpp"
 #include "tools/gen.hpp"
 
@@ -456,6 +454,8 @@ struct trial {
   std::uint64_t checkpoints = 0;
   int attempts = 1;
   double interval_ms = 0;
+  double commit_ms = 0;   // time the query waited on its checkpoints
+  double backoff_ms = 0;  // time it waited in retry backoff
   bool ok = true;
 };
 
@@ -478,6 +478,8 @@ trial run_strategy(recovery_runner& runner, result_checker& checker, const query
     t.failures = r.ft.failures;
     t.checkpoints = r.checkpoints.commits;
     t.interval_ms = ms(r.interval);
+    t.commit_ms = ms(r.checkpoints.total_commit_time);
+    t.backoff_ms = ms(r.ft.backoff_time);
     return t;
   }
   // What a user of an engine without checkpoints does: each failure ends the query, which is
@@ -505,6 +507,7 @@ struct cell_key {
 };
 
 struct cell {
+  int failed = 0;  // trials whose query failed: reported as problems, left out of the figures
   std::vector<double> seconds;
   std::vector<double> failures;
   std::vector<double> checkpoints;
@@ -513,6 +516,10 @@ struct cell {
 };
 
 void add_trial(cell& c, const trial& t, std::uint64_t seed, const std::string& spec) {
+  if (!t.ok) {
+    ++c.failed;
+    return;
+  }
   c.seconds.push_back(t.seconds);
   c.failures.push_back(static_cast<double>(t.failures));
   c.checkpoints.push_back(static_cast<double>(t.checkpoints));
@@ -524,7 +531,8 @@ void add_trial(cell& c, const trial& t, std::uint64_t seed, const std::string& s
                       {"checkpoints", t.checkpoints},
                       {"attempts", t.attempts},
                       {"interval_ms_at_end", t.interval_ms},
-                      {"ok", t.ok}});
+                      {"checkpoint_commit_ms", t.commit_ms},
+                      {"backoff_ms", t.backoff_ms}});
 }
 
 // One more fault-free sample of T0 (no checkpoints): taken between groups of trials, so T0
@@ -541,11 +549,13 @@ void sample_t0(recovery_runner& runner, result_checker& checker, query_case& q) 
 json::array print_cells(const std::map<cell_key, cell>& cells, const std::vector<query_case*>& queries,
                         const std::vector<double>& xs, bool rates) {
   json::array out;
+  const bool some_failed = std::any_of(cells.begin(), cells.end(), [](const auto& c) { return c.second.failed > 0; });
   for (const query_case* q : queries) {
     std::printf(
         "\n%s: T0 = %.3f s (fault-free, no checkpoints: median of %zu), %llu scan batches; mean total time / T0 "
-        "[mean checkpoints, failures per run]\n",
-        q->label.c_str(), q->t0, q->t0_runs.size(), static_cast<unsigned long long>(q->total_batches));
+        "[mean checkpoints, failures per run]%s\n",
+        q->label.c_str(), q->t0, q->t0_runs.size(), static_cast<unsigned long long>(q->total_batches),
+        some_failed ? "; *: some runs failed and are left out (see the end)" : "");
     std::printf("%-14s", rates ? "failure rate" : "failures");
     for (const strategy& s : strategies()) {
       std::printf(" %22s", s.label.c_str());
@@ -554,7 +564,7 @@ json::array print_cells(const std::map<cell_key, cell>& cells, const std::vector
     for (double x : xs) {
       char xbuf[32];
       if (rates) {
-        std::snprintf(xbuf, sizeof xbuf, "1 per %g q", 1.0 / x);
+        std::snprintf(xbuf, sizeof xbuf, "1 per %g T0", 1.0 / x);
       } else {
         std::snprintf(xbuf, sizeof xbuf, "%g", x);
       }
@@ -575,8 +585,8 @@ json::array print_cells(const std::map<cell_key, cell>& cells, const std::vector
           trials.push_back(std::move(t));
         }
         char buf[64];
-        std::snprintf(buf, sizeof buf, "%.3f [%.1f, %.1f]", summarize(ratios).mean, summarize(c.checkpoints).mean,
-                      summarize(c.failures).mean);
+        std::snprintf(buf, sizeof buf, "%s%.3f [%.1f, %.1f]", c.failed > 0 ? "*" : "", summarize(ratios).mean,
+                      summarize(c.checkpoints).mean, summarize(c.failures).mean);
         std::printf(" %22s", buf);
         out.push_back({{"query", q->label},
                        {rates ? "rate_per_query_length" : "failures", x},
@@ -587,6 +597,7 @@ json::array print_cells(const std::map<cell_key, cell>& cells, const std::vector
                        {"failures_met", to_json(c.failures)},
                        {"checkpoints", to_json(c.checkpoints)},
                        {"attempts", to_json(c.attempts)},
+                       {"failed_trials", c.failed},
                        {"trials", trials}});
       }
       std::printf("\n");
@@ -777,30 +788,37 @@ int recovery_command(int argc, char** argv) {
   po::variables_map vm;
   std::set<int> parts;
   std::vector<double> counts, rates;
-  if (auto stop = cli::parse_flags("ftq-bench recovery", argc, argv, flags, vm, {}, [&] {
-        if (runs < 1 || seeds < 1) {
-          throw po::error("--runs and --seeds must be >= 1");
-        }
-        for (double x : parse_list(parts_text, "parts")) {
-          if (x != 1 && x != 2 && x != 3) {
-            throw po::error("--parts: expected 1, 2 or 3");
-          }
-          parts.insert(static_cast<int>(x));
-        }
-        counts = parse_list(failures_text, "failures");
-        rates = parse_list(rates_text, "rates");
-        for (double x : counts) {
-          if (x < 0 || x != std::floor(x)) {
-            throw po::error("--failures: counts are whole numbers >= 0");
-          }
-        }
-        for (double x : rates) {
-          if (!(x > 0)) {
-            throw po::error("--rates: rates are > 0");
-          }
-        }
-      })) {
-    return *stop;
+  try {
+    po::store(po::parse_command_line(argc, argv, flags), vm);
+    if (vm.count("help")) {
+      std::printf("%s\n", (std::ostringstream() << flags).str().c_str());
+      return 0;
+    }
+    po::notify(vm);
+    if (runs < 1 || seeds < 1) {
+      throw po::error("--runs and --seeds must be >= 1");
+    }
+    for (double x : parse_list(parts_text, "parts")) {
+      if (x != 1 && x != 2 && x != 3) {
+        throw po::error("--parts: expected 1, 2 or 3");
+      }
+      parts.insert(static_cast<int>(x));
+    }
+    counts = parse_list(failures_text, "failures");
+    rates = parse_list(rates_text, "rates");
+    for (double x : counts) {
+      if (x < 0 || x != std::floor(x)) {
+        throw po::error("--failures: counts are whole numbers >= 0");
+      }
+    }
+    for (double x : rates) {
+      if (!(x > 0)) {
+        throw po::error("--rates: rates are > 0");
+      }
+    }
+  } catch (const po::error& e) {
+    std::fprintf(stderr, "ftq-bench recovery: %s\n\n%s\n", e.what(), (std::ostringstream() << flags).str().c_str());
+    return 2;
   }
   const auto bench_started = std::chrono::steady_clock::now();
   const std::string load_start = loadavg();
@@ -818,6 +836,10 @@ int recovery_command(int argc, char** argv) {
   base.fault_tolerance.detector.failure_threshold = 1'000'000;
   base.fault_tolerance.query_budget_tokens = 1e9;
   base.fault_tolerance.engine_budget_tokens = 1e9;
+  // A retry sequence is reset only by a delivered batch, and a replay after a rollback delivers
+  // none until it has caught up: at two failures per query length the default 5 attempts can run
+  // out during one long replay. More attempts (the backoff still grows with each):
+  base.fault_tolerance.recovery.retry.max_attempts = 100;
   recovery_runner runner(base, ck_dir);
   result_checker checker(data_dir);
 

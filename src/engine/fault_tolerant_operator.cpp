@@ -57,14 +57,18 @@ boost::asio::awaitable<void> fault_tolerant_operator::before_produce(exec::execu
     // every state is between batches (the same cut as a scheduled checkpoint).
     if (query_.take_final_checkpoint_turn() && !query_.replaying()) {
       if (exec::checkpoint_trigger* t = ctx.trigger()) {
+        query_.set_waiting(true);
         co_await t->take(ctx);
+        query_.set_waiting(false);
       }
     }
     ctx.check_cancelled();
   }
   if (exec::checkpoint_trigger* t = ctx.trigger(); t != nullptr && !query_.replaying() && t->due(ctx)) {
     ctx.pause_turn();
+    query_.set_waiting(true);  // a commit is not a stall
     co_await t->take(ctx);
+    query_.set_waiting(false);
     co_await ctx.resume_turn();
     ctx.check_cancelled();
   }
@@ -129,6 +133,11 @@ void fault_tolerant_operator::delivered(const batch& b, exec::execution_context&
   auto& s = ctx.stats(id_);
   ++s.batches_out;
   s.rows_out += b.live_rows();
+}
+
+void fault_tolerant_operator::made_progress(exec::execution_context& ctx) {
+  // Every batch produce() returns counts, replayed ones too: a long replay is progress, not
+  // silence (the stall detector) nor a run of failures (the retry sequence).
   fault_tolerant_context& ft = query_.context();
   if (!ft.enabled()) {
     return;
@@ -177,6 +186,9 @@ boost::asio::awaitable<std::optional<batch>> fault_tolerant_operator::next(const
       co_return std::nullopt;
     }
     ctx.stats(id_).rows_produced += out->live_rows();
+    if (out->live_rows() > 0) {
+      made_progress(ctx);
+    }
     if (skip_rows_ > 0) {
       drop_replayed(*out);
     }
@@ -264,14 +276,21 @@ boost::asio::awaitable<void> fault_tolerant_operator::recover(std::exception_ptr
   }
   const auto wait_started = std::chrono::steady_clock::now();
   ctx.pause_turn();
+  query_.set_waiting(true);  // deliberate silence: not a stall
   std::exception_ptr wait_failure;
   try {
     std::function<bool()> cancelled = [&ctx] { return ctx.cancelled(); };
     auto wait = retries_.wait(delay, ctx.wait_slot(), std::move(cancelled));
     co_await std::move(wait);
   } catch (...) {
-    wait_failure = std::current_exception();
+    // Only a real cancellation ends the query here; a stall interrupt that raced the wait
+    // merely cut the backoff short.
+    if (ctx.cancelled()) {
+      wait_failure = std::current_exception();
+    }
+    (void)ctx.take_interrupt();
   }
+  query_.set_waiting(false);
   co_await ctx.resume_turn();
   const auto waited = std::chrono::steady_clock::now() - wait_started;
   ft.update_stats([waited](fault_tolerance_stats& s) { s.backoff_time += waited; });

@@ -46,8 +46,11 @@ class fault_tolerant_operator final : public exec::operator_supervisor {
   /// Returns to run produce() again (after a retry wait or a rollback); throws to fail or to
   /// pass the failure up (to an ancestor's rollback, or out of the query).
   boost::asio::awaitable<void> recover(std::exception_ptr failure, exec::execution_context& ctx);
-  /// Counters, the detector's success and heartbeat, the end of a recovery.
+  /// The operator's counters for a batch it delivers.
   void delivered(const batch& b, exec::execution_context& ctx);
+  /// A batch came out of produce() (delivered or dropped as replay): the detector's success
+  /// and heartbeat, the retry sequence's reset, the end of a recovery.
+  void made_progress(exec::execution_context& ctx);
   /// Drops skip_rows_ live rows from the front of `b`.
   void drop_replayed(batch& b);
 

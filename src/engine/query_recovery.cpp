@@ -173,8 +173,10 @@ boost::asio::awaitable<void> query_recovery::rollback(std::size_t target) {
       cost += st->snapshot_size_hint();
     }
   }
-  // Neither the wait for the gate nor the restore's reads hold the executor turn.
+  // Neither the wait for the gate nor the restore's reads hold the executor turn, and neither
+  // is a stall.
   ctx_.pause_turn();
+  set_waiting(true);
   std::exception_ptr failure;
   try {
     const recovery_gate::permit permit = co_await gate_.acquire(
@@ -194,24 +196,24 @@ boost::asio::awaitable<void> query_recovery::rollback(std::size_t target) {
       const std::uint32_t runtime_id = runtime_state_id();
       std::exception_ptr unreadable;
       try {
-        from_checkpoint = co_await checkpointer_->reload(
-            [&](std::uint32_t id, const msgpack::object& section, exec::snapshot_kind kind) {
-              if (id == runtime_id) {
-                at_epoch = read_positions(section, kind, ops_.size());
-                return;
-              }
-              if (id >= ops_.size() || !in_scope[id]) {
-                return;
-              }
-              exec::operator_state& st = *ctx_.state_ptr(id);
-              const bool partial = std::any_of(scope.begin(), scope.end(),
-                                               [id](const scope_entry& e) { return e.id == id && e.partial; });
-              if (!partial) {
-                st.load(section, kind);
-              } else if (!st.rollback_unfinished(&section, kind)) {
-                throw error(errc::internal, "operator " + std::to_string(id) + " no longer keeps its finished input");
-              }
-            });
+        from_checkpoint = co_await checkpointer_->reload([&](std::uint32_t id, const msgpack::object& section,
+                                                             exec::snapshot_kind kind) {
+          if (id == runtime_id) {
+            at_epoch = read_positions(section, kind, ops_.size());
+            return;
+          }
+          if (id >= ops_.size() || !in_scope[id]) {
+            return;
+          }
+          exec::operator_state& st = *ctx_.state_ptr(id);
+          const bool partial =
+              std::any_of(scope.begin(), scope.end(), [id](const scope_entry& e) { return e.id == id && e.partial; });
+          if (!partial) {
+            st.load(section, kind);
+          } else if (!st.rollback_unfinished(&section, kind)) {
+            throw error(errc::internal, "operator " + std::to_string(id) + " no longer keeps its finished input");
+          }
+        });
       } catch (const checkpoint_error&) {
         unreadable = std::current_exception();
       } catch (const io_error&) {
@@ -269,6 +271,7 @@ boost::asio::awaitable<void> query_recovery::rollback(std::size_t target) {
   } catch (...) {
     failure = std::current_exception();
   }
+  set_waiting(false);
   co_await ctx_.resume_turn();
   if (failure) {
     set_failing();
@@ -299,7 +302,8 @@ boost::asio::awaitable<void> query_recovery::watch_stalls(std::shared_ptr<watchd
       break;
     }
     const std::optional<std::size_t> op = innermost();
-    if (!op) {
+    if (!op || waiting()) {
+      interrupted.reset();
       continue;
     }
     if (ft_.detector().suspicious(keys_[*op], time->now())) {

@@ -105,6 +105,11 @@ class query_recovery {
   /// operator when its silence passes the phi threshold.
   boost::asio::awaitable<void> watch_stalls(std::shared_ptr<watchdog_stop> stop);
 
+  /// The query is waiting on purpose (a backoff, an open breaker, a restore): the watchdog does
+  /// not take the silence for a stall.
+  void set_waiting(bool waiting) noexcept { waiting_.store(waiting, std::memory_order_relaxed); }
+  bool waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
+
   /// A graceful stop: on seeing the cancellation, take one final checkpoint before unwinding.
   void want_final_checkpoint() noexcept { final_checkpoint_wanted_ = true; }
   bool take_final_checkpoint_turn() noexcept;
@@ -137,6 +142,7 @@ class query_recovery {
   int replaying_ = 0;
   std::vector<std::uint32_t> active_;
   std::atomic<std::int64_t> innermost_{-1};
+  std::atomic<bool> waiting_{false};
   bool final_checkpoint_wanted_ = false;
   bool final_checkpoint_taken_ = false;
 };

@@ -24,8 +24,8 @@
 
 #include "engine/query_impl.hpp"
 #include "engine/recovery_gate.hpp"
-#include "io/file_store.hpp"
 #include "inject/fault_plan.hpp"
+#include "io/file_store.hpp"
 #include "support/engine_plans.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
@@ -532,6 +532,38 @@ TEST_CASE("a stalled operator is detected by its silence and recovered") {
   CHECK(r.stats.operator_restores == 1);
   REQUIRE(r.q->failures().size() == 1);
   CHECK(r.q->failures()[0].cls == ftq::error_class::stall);
+}
+
+TEST_CASE("a backoff is deliberate silence: the stall detector does not take it for a stall") {
+  ftq::engine_options o = options_with("throw:op=table_scan,batch=30,class=transient");
+  o.fault_tolerance.stall_detection = true;
+  o.fault_tolerance.stall_check_interval = 10ms;
+  o.fault_tolerance.detector.phi.min_std_deviation = 20ms;
+  o.fault_tolerance.detector.phi.acceptable_pause = 100ms;
+  o.fault_tolerance.recovery = ftq::recovery_policy::parse("transient=retry,backoff=fixed,base=600ms,cap=600ms");
+  const ftq::plan p = ftq::test::blocking_plans()[0];
+  const outcome r = run_with(p, o);
+  CHECK(r.rendered == fault_free(p));
+  CHECK(r.stats.stalls == 0);
+  CHECK(r.stats.retries == 1);
+  CHECK(r.stats.backoff_time >= 550ms);  // waited the whole backoff: no interrupt cut it short
+}
+
+TEST_CASE("rows replayed after a rollback count as progress for the retry sequence") {
+  // Failures keep coming while the scan replays from the start (no checkpoints): each replayed
+  // batch is progress, so two attempts between batches are enough however many failures there are.
+  const ftq::plan p = ftq::test::blocking_plans()[0];
+  std::uint64_t failures = 0;
+  for (int seed = 1; seed <= 6; ++seed) {
+    CAPTURE(seed);
+    ftq::engine_options o = options_with("seed=" + std::to_string(seed) + ";throw:op=table_scan,p=0.05,max=12");
+    o.fault_tolerance.recovery.retry.max_attempts = 2;
+    o.fault_tolerance.detector.failure_threshold = 1000;  // keep the breaker out of this
+    const outcome r = run_with(p, o);
+    CHECK(r.rendered == fault_free(p));
+    failures += r.stats.failures;
+  }
+  CHECK(failures >= 12);
 }
 
 TEST_CASE("a graceful stop takes a final checkpoint; the next run resumes from it, failure history included") {
