@@ -7,8 +7,8 @@
 #include <boost/container_hash/hash.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 
-#include "recovery/circuit_breaker.hpp"
 #include "core/duration_text.hpp"
+#include "recovery/circuit_breaker.hpp"
 #include "recovery/failure_history.hpp"
 
 namespace ftq {

@@ -143,7 +143,8 @@ TEST_CASE("an unknown field is rejected naming the field and what the node takes
   CHECK(parse_error(
             with_plan(std::string(R"({"op": "sort", "keys": [{"expr": {"col": "a"}, "ordr": "asc"}], "input": )") +
                       scan_json + "}")) == "plan.keys[0]: unknown field 'ordr' (a sort key takes expr, order)");
-  CHECK(parse_error(R"({"name": "x", "plna": {}})") == "plan: unknown field 'plna' (the top level takes name, plan, recovery)");
+  CHECK(parse_error(R"({"name": "x", "plna": {}})") ==
+        "plan: unknown field 'plna' (the top level takes name, plan, recovery)");
   CHECK(parse_error(with_plan(std::string(R"({"op": "filter", "predicate": {"col": "a", "args": []}, "input": )") +
                               scan_json + "}")) ==
         "plan.predicate: unknown field 'args' (a column reference takes col)");
@@ -310,6 +311,6 @@ TEST_CASE("a plan's recovery policy is text naming handlers, kept through a roun
   plan bare = p;
   bare.recovery.clear();
   CHECK(to_json(bare).find("recovery") == std::string::npos);
-  CHECK(parse_error(R"({"name": "t", "plan": {"op": "table_scan", "table": "t"}, "recovery": 3})")
-            .find("recovery") != std::string::npos);
+  CHECK(parse_error(R"({"name": "t", "plan": {"op": "table_scan", "table": "t"}, "recovery": 3})").find("recovery") !=
+        std::string::npos);
 }
