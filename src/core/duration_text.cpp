@@ -11,15 +11,6 @@ namespace ftq {
 
 namespace {
 
-std::optional<std::uint64_t> parse_u64(std::string_view s) {
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 std::string with_unit(double value, const char* unit) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.4g%s", value, unit);
@@ -28,12 +19,21 @@ std::string with_unit(double value, const char* unit) {
 
 }  // namespace
 
+std::optional<std::uint64_t> parse_count(std::string_view s) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
     ++digits;
   }
-  const std::optional<std::uint64_t> n = parse_u64(text.substr(0, digits));
+  const std::optional<std::uint64_t> n = parse_count(text.substr(0, digits));
   const std::string_view unit = text.substr(digits);
   constexpr std::array<std::pair<std::string_view, std::int64_t>, 6> units{{{"ns", 1},
                                                                             {"us", 1'000},

@@ -70,17 +70,11 @@ std::chrono::nanoseconds duration_item(std::string_view key, std::string_view va
 }
 
 std::uint64_t count_item(std::string_view key, std::string_view value) {
-  std::uint64_t n = 0;
-  if (value.empty() || value.size() > 9) {
+  const std::optional<std::uint64_t> n = parse_count(value);
+  if (!n || *n > 1'000'000'000) {
     invalid("recovery policy: '" + std::string(key) + "' must be a count, got '" + std::string(value) + "'");
   }
-  for (char c : value) {
-    if (c < '0' || c > '9') {
-      invalid("recovery policy: '" + std::string(key) + "' must be a count, got '" + std::string(value) + "'");
-    }
-    n = n * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  return n;
+  return *n;
 }
 
 double number_item(std::string_view key, std::string_view value) {

@@ -42,15 +42,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::optional<std::uint64_t> parse_u64(std::string_view s) {
-  std::uint64_t v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc{} || end != s.data() + s.size()) {
-    return std::nullopt;
-  }
-  return v;
-}
-
 std::string join(const std::vector<std::string_view>& words) {
   std::string out;
   for (const std::string_view w : words) {
@@ -96,7 +87,7 @@ class key_reader {
   bool has(std::string_view key) const { return find(key) != nullptr; }
 
   std::uint64_t positive(std::string_view key) const {
-    const std::optional<std::uint64_t> v = parse_u64(*find(key));
+    const std::optional<std::uint64_t> v = parse_count(*find(key));
     if (!v || *v == 0) {
       fail_key(r_, key, "must be a positive integer, got '" + *find(key) + "'");
     }
@@ -110,14 +101,14 @@ class key_reader {
 void read_operator_keys(const raw_rule& r, const key_reader& keys, fault_rule& rule) {
   if (const std::string* op = keys.find("op")) {
     if (!op->empty() && op->front() == '#') {
-      const std::optional<std::uint64_t> id = parse_u64(std::string_view(*op).substr(1));
+      const std::optional<std::uint64_t> id = parse_count(std::string_view(*op).substr(1));
       if (!id || *id > std::numeric_limits<std::uint32_t>::max()) {
         fail_key(r, "op", "must be an operator name like hash_join or an id like #3, got '" + *op + "'");
       }
       rule.op_id = static_cast<std::uint32_t>(*id);
     } else {
       const bool name_like = !op->empty() && std::all_of(op->begin(), op->end(), is_name_char);
-      if (!name_like || parse_u64(*op)) {
+      if (!name_like || parse_count(*op)) {
         fail_key(r, "op", "must be an operator name like hash_join or an id like #3, got '" + *op + "'");
       }
       rule.op_name = *op;
@@ -247,7 +238,7 @@ fault_rule build_rule(const raw_rule& r) {
 }
 
 std::uint64_t read_seed(std::string_view text, const std::string& where) {
-  const std::optional<std::uint64_t> seed = parse_u64(text);
+  const std::optional<std::uint64_t> seed = parse_count(text);
   if (!seed) {
     fail(where + ": 'seed' must be a non-negative integer, got '" + std::string(text) + "'");
   }
