@@ -12,8 +12,8 @@
 
 namespace ftq::test {
 
-/// k = i * 7919 % groups (so a group's rows are spread over the input), v = i * 0.5, s a string
-/// of k; batches of 1000.
+/// Table "t": k = i * 7919 % groups (so a group's rows are spread over the input), v = i * 0.5,
+/// s = "s<i % 7>" (tests/support/kvs_table.hpp); batches of 1000.
 table_ptr make_engine_table(std::size_t rows, std::int64_t groups);
 
 /// Plans over table "t" whose root emits nothing until its input is exhausted (an aggregate,

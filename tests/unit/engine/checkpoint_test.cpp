@@ -29,9 +29,6 @@ using ftq::test::blocking_plans;
 using ftq::test::files_in;
 using ftq::test::render;
 
-ftq::table_ptr make_table(std::size_t rows, std::int64_t groups) { return ftq::test::make_engine_table(rows, groups); }
-ftq::checkpoint_options options_for(const std::filesystem::path& dir) { return ftq::test::checkpoint_options_for(dir); }
-
 }  // namespace
 
 TEST_CASE("a query takes checkpoints on schedule, returns the fault-free result and cleans up") {
@@ -40,10 +37,11 @@ TEST_CASE("a query takes checkpoints on schedule, returns the fault-free result 
     CAPTURE(p.name);
     asio::io_context io;
     ftq::engine eng(io.get_executor(), {.batch_rows = 1000});
-    eng.register_table(make_table(50000, 5000));
+    eng.register_table(ftq::test::make_engine_table(50000, 5000));
     const std::string expected = render(run_coro_on(io, [&](auto) { return eng.execute(p); }));
 
-    auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), options_for(tmp / "ck"));
+    auto manager =
+        std::make_shared<ftq::checkpoint_manager>(io.get_executor(), ftq::test::checkpoint_options_for(tmp / "ck"));
     ftq::query_options qo;
     qo.checkpoints = {.manager = manager, .every_rows = 5000};
     auto q = eng.prepare(p, qo);
@@ -66,11 +64,11 @@ TEST_CASE("a query stopped midway resumes from its newest checkpoint and finishe
       CAPTURE(incremental);
       asio::io_context io;
       ftq::engine eng(io.get_executor(), {.batch_rows = 1000, .yield_interval = std::chrono::microseconds(1)});
-      eng.register_table(make_table(60000, 5000));
+      eng.register_table(ftq::test::make_engine_table(60000, 5000));
       auto fault_free = eng.prepare(p);
       const std::string expected = render(run_coro_on(io, [&](auto) { return eng.run(fault_free); }));
 
-      auto o = options_for(tmp / (p.name + std::to_string(incremental)));
+      auto o = ftq::test::checkpoint_options_for(tmp / (p.name + std::to_string(incremental)));
       o.incremental = incremental;
       auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
       ftq::query_options qo;
@@ -123,11 +121,11 @@ TEST_CASE("a disk that refuses every checkpoint does not fail the query") {
   ftq::test::temp_dir tmp;
   asio::io_context io;
   ftq::engine eng(io.get_executor(), {.batch_rows = 1000});
-  eng.register_table(make_table(30000, 100));
+  eng.register_table(ftq::test::make_engine_table(30000, 100));
   const ftq::plan p = blocking_plans()[0];
   const std::string expected = render(run_coro_on(io, [&](auto) { return eng.execute(p); }));
   std::vector<std::string> log;
-  auto o = options_for(tmp / "ck");
+  auto o = ftq::test::checkpoint_options_for(tmp / "ck");
   o.log = [&](std::string_view line) { log.emplace_back(line); };
   auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
   manager->internals().store =
@@ -152,8 +150,8 @@ TEST_CASE("a time schedule takes checkpoints without a row count") {
   ftq::test::temp_dir tmp;
   asio::io_context io;
   ftq::engine eng(io.get_executor(), {.batch_rows = 1000});
-  eng.register_table(make_table(300000, 1000));
-  auto o = options_for(tmp / "ck");
+  eng.register_table(ftq::test::make_engine_table(300000, 1000));
+  auto o = ftq::test::checkpoint_options_for(tmp / "ck");
   o.retain_on_success = true;
   auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
   ftq::query_options qo;
