@@ -45,9 +45,13 @@ struct engine_options {
   std::size_t concurrency = 1;
   /// Failure detection, retries, recovery, stall detection, fault injection.
   fault_tolerance_options fault_tolerance{};
+  /// How many finished queries snapshot() (the status endpoint) still shows, newest kept.
+  std::size_t status_history = 64;
 };
 
 class checkpoint_manager;
+struct engine_snapshot;
+enum class snapshot_parts : unsigned;
 
 /// When a query takes checkpoints, and where (see ftq/checkpoint.hpp).
 struct checkpoint_schedule {
@@ -147,6 +151,9 @@ class query {
   /// Its fault-tolerance context: policy, detector, budget.
   const fault_tolerant_context& context() const noexcept;
   std::uint32_t priority() const noexcept;
+  /// Asks for a checkpoint at the next batch boundary, whatever the schedule (thread-safe).
+  /// False when the query takes no checkpoints or is not running.
+  bool request_checkpoint() noexcept;
 
   struct impl;
   explicit query(std::unique_ptr<impl> p);
@@ -189,6 +196,15 @@ class fault_tolerant_execution_engine {
   std::size_t stop_all();
   /// Queries currently running.
   std::vector<query_ptr> running() const;
+  /// The running query with this id (null if none).
+  query_ptr find_running(std::uint64_t id) const;
+  /// A consistent copy of the engine's state: its queries (running, then the last
+  /// options().status_history finished), their operators, failures and checkpoints, and its
+  /// metrics, as far as `parts` asks (ftq/status.hpp). Safe from any thread while queries run;
+  /// costs a few microseconds per query and never waits for one.
+  engine_snapshot snapshot(snapshot_parts parts) const;
+  /// The checkpoint I/O backend (and why) to report when no query has used one yet.
+  void set_io_backend(std::string backend, std::string reason);
   /// The failure detector all its queries share.
   failure_detector& detector() noexcept;
   /// Named recovery handlers rules may call (engine_options::fault_tolerance.handlers).

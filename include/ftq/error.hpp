@@ -37,6 +37,8 @@ enum class errc {
   recovery_failed,          // a recovery action itself failed (restoring state, a named handler)
   recovery_policy_invalid,  // a recovery policy names an unknown error class, action or handler
   handler_timeout,          // a named recovery handler overran its time limit
+  // Settings.
+  setting_invalid,  // an option's value is unusable (a status token too short, an address that does not parse)
 };
 
 const std::error_category& ftq_category() noexcept;

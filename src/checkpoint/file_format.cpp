@@ -274,6 +274,7 @@ std::vector<std::span<const std::byte>> file_builder::finish() {
 }
 
 std::uint64_t file_builder::raw_bytes() const noexcept { return impl_->raw_total; }
+const std::vector<section_info>& file_builder::sections() const noexcept { return impl_->sections; }
 
 std::uint64_t file_builder::stored_bytes() const noexcept {
   const impl& m = *impl_;

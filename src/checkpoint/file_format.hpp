@@ -114,6 +114,8 @@ class file_builder {
 
   std::uint64_t raw_bytes() const noexcept;     // sum of the sections' raw bytes so far
   std::uint64_t stored_bytes() const noexcept;  // file size once finished
+  /// The sections ended so far: sizes raw and stored, and the kind each state packed.
+  const std::vector<section_info>& sections() const noexcept;
 
  private:
   struct impl;

@@ -149,6 +149,7 @@ boost::asio::awaitable<commit_report> query_checkpoints::commit(std::vector<stat
   report.info.operator_ids = id.operator_ids;
   report.serialize = serialized - started;
   report.write = written - serialized;
+  report.sections = builder.sections();
   last_ = report.info;
 
   try {
@@ -156,6 +157,9 @@ boost::asio::awaitable<commit_report> query_checkpoints::commit(std::vector<stat
   } catch (const io_error& e) {
     // The checkpoint itself is durable; an old file that could not go yet goes next time.
     manager_.log("checkpoints: retention: " + std::string(e.what()));
+  }
+  for (const auto& [epoch, file] : files_) {
+    report.retained.push_back(epoch);
   }
   co_return report;
 }

@@ -33,6 +33,8 @@ struct commit_report {
   checkpoint_info info;
   std::chrono::nanoseconds serialize{0};  // packing, compression, encryption
   std::chrono::nanoseconds write{0};      // the durable commit
+  std::vector<section_info> sections;     // each state's section: sizes and kind
+  std::vector<std::uint64_t> retained;    // epochs still on disk after retention ran
 };
 
 /// What a restore found: the checkpoint it restored (none: start from scratch) and every newer

@@ -25,6 +25,7 @@
 #include "cli/flags.hpp"
 #include "cli/progress_display.hpp"
 #include "cli/recovery_summary.hpp"
+#include "cli/status_option.hpp"
 #include "inject/fault_plan.hpp"
 #include "tools/gen.hpp"
 #include "verify/result_compare.hpp"
@@ -203,7 +204,9 @@ int demo_command(int argc, char** argv) {
       "checkpoint write. Then one query runs in a child process that kills itself (SIGKILL)\n"
       "midway and is resumed by the same command. A table shows, per query, the faults, their\n"
       "recoveries and checkpoints, and whether the result equals a fault-free run (and, with the\n"
-      "default --rows and --seed, the oracle's answer compiled into ftq). Exits 1 if any differs.\n\n"
+      "default --rows and --seed, the oracle's answer compiled into ftq). Exits 1 if any differs.\n"
+      "With --status, the status endpoint and its dashboard serve the run, and the final state\n"
+      "after the summary until --status-linger ends or Ctrl-C.\n\n"
       "options");
   std::uint64_t rows = 100000;
   std::int64_t seed = 42;
@@ -211,6 +214,7 @@ int demo_command(int argc, char** argv) {
   std::size_t batch_rows = default_batch_rows;
   std::string progress = "auto";
   std::string inject;
+  status_flags status;
   // clang-format off
   flags.add_options()
       ("help,h", "show this help")
@@ -221,9 +225,11 @@ int demo_command(int argc, char** argv) {
       ("progress", po::value(&progress)->default_value("auto"), "progress bars: auto, always, never")
       ("inject", po::value(&inject), "replace the demo's faults by this SPEC or @FILE.json (docs/fault-injection.md)");
   // clang-format on
+  add_status_flags(flags, status, "default 1h: look at the dashboard, Ctrl-C when done");
   po::variables_map vm;
   std::shared_ptr<inject::fault_plan> faults;
   auto check = [&] {
+    check_status_flags(status);
     if (rows < 1) {
       throw po::error("--rows must be >= 1");
     }
@@ -300,16 +306,28 @@ int demo_command(int argc, char** argv) {
 
   // All five at once on one thread, with faults and checkpoints.
   const auto t_faulty = std::chrono::steady_clock::now();
+  // Destroyed in reverse: the status endpoint, then the queries (held by the display) before the
+  // engine, all before io. They live to the end: the endpoint serves the finished queries' state
+  // after the summary (--status-linger).
+  boost::asio::io_context io(1);
+  engine_options options;
+  options.data_dir = data;
+  options.batch_rows = batch_rows;
+  options.fault_tolerance.faults = faults;
+  engine eng(io.get_executor(), options);
+  progress_display display(show_progress(progress));
+  std::shared_ptr<checkpoint_manager> manager;
+  std::unique_ptr<status_endpoint> endpoint;
   {
-    // Destroyed in reverse: queries (held by the display) before the engine, all before io.
-    boost::asio::io_context io(1);
-    engine_options options;
-    options.data_dir = data;
-    options.batch_rows = batch_rows;
-    options.fault_tolerance.faults = faults;
-    engine eng(io.get_executor(), options);
-    progress_display display(show_progress(progress));
-    std::shared_ptr<checkpoint_manager> manager;
+    if (!status.address.empty()) {
+      try {
+        endpoint = std::make_unique<status_endpoint>(io, eng, status, std::chrono::hours(1),
+                                                     [](std::string line) { std::cerr << "demo: " << line << "\n"; });
+      } catch (const std::exception& e) {
+        std::cerr << "ftq demo: " << e.what() << "\n";
+        return exit_usage;
+      }
+    }
     try {
       checkpoint_options co;
       co.dir = work / "checkpoints";
@@ -329,15 +347,24 @@ int demo_command(int argc, char** argv) {
       std::cerr << "ftq demo: " << e.what() << "\n";
       return exit_failed;
     }
+    // The queries and the display; with a status endpoint io.run() would not return by itself,
+    // so the last of them stops it (the endpoint resumes serving after the summary).
+    std::size_t remaining = queries.size() + 1;
+    const auto one_done = [&] {
+      if (--remaining == 0 && endpoint) {
+        io.stop();
+      }
+    };
     for (auto& q : queries) {
-      boost::asio::co_spawn(io, eng.run(q.faulty), [&q](std::exception_ptr e, query_result r) {
+      boost::asio::co_spawn(io, eng.run(q.faulty), [&q, &one_done](std::exception_ptr e, query_result r) {
         q.rows = r.rows;
         if (e && q.error.empty()) {
           q.error = error_text(e);
         }
+        one_done();
       });
     }
-    boost::asio::co_spawn(io, display.run(), boost::asio::detached);
+    boost::asio::co_spawn(io, display.run(), [&one_done](std::exception_ptr) { one_done(); });
     io.run();
     for (auto& q : queries) {
       q.ft = q.faulty->fault_tolerance();
@@ -405,6 +432,12 @@ int demo_command(int argc, char** argv) {
   std::printf("\ncrash and resume: %s\n", crash.line.c_str());
   std::printf("\nresults: %s/faulty/*.csv\n%s\n", work.c_str(),
               all_ok ? "demo: every result equals the fault-free run" : "demo: VERIFICATION FAILED");
+  if (endpoint) {
+    std::fflush(stdout);
+    endpoint->queries_done();
+    io.restart();
+    io.run();
+  }
   return all_ok ? exit_ok : exit_failed;
 }
 

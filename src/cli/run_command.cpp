@@ -22,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
 #include "cli/graceful_stop.hpp"
+#include "cli/status_option.hpp"
 #include "cli/progress_display.hpp"
 #include "cli/recovery_summary.hpp"
 #include "inject/fault_plan.hpp"
@@ -83,6 +84,7 @@ int run_command(int argc, char** argv) {
   std::string recovery;
   std::uint32_t priority = 1;
   std::string stop_timeout_text = "10s";
+  status_flags status;
   // clang-format off
   flags.add_options()
       ("help,h", "show this help")
@@ -106,6 +108,7 @@ int run_command(int argc, char** argv) {
       ("inject", po::value(&inject), "inject faults, for tests and demos: a SPEC such as 'seed=7;throw:op=hash_join,batch=5' or @FILE.json (docs/fault-injection.md)")
       ("stop-timeout", po::value(&stop_timeout_text)->default_value("10s"), "on SIGINT or SIGTERM, longest wait for the final checkpoint before exiting anyway");
   // clang-format on
+  add_status_flags(flags, status, "default 0");
   po::positional_options_description positional;
   positional.add("plan", 1);
   po::variables_map vm;
@@ -113,6 +116,7 @@ int run_command(int argc, char** argv) {
   std::shared_ptr<inject::fault_plan> faults;
   std::chrono::milliseconds stop_timeout{0};
   auto check = [&] {
+    check_status_flags(status);
     if (!vm.count("explain") && out.empty()) {
       throw po::error("the option '--out' is required");
     }
@@ -233,12 +237,25 @@ int run_command(int argc, char** argv) {
         }
       },
       stop_timeout, [&display](std::string line) { display.note(std::move(line)); });
+  std::unique_ptr<status_endpoint> endpoint;
+  if (!status.address.empty()) {
+    try {
+      endpoint = std::make_unique<status_endpoint>(io, eng, status, std::chrono::milliseconds(0),
+                                                   [](std::string line) { std::cerr << "ftq run: " << line << "\n"; });
+    } catch (const std::exception& e) {
+      std::cerr << "ftq run: " << e.what() << "\n";
+      return exit_usage;
+    }
+  }
   std::exception_ptr failure;
   query_result result;
   boost::asio::co_spawn(io, eng.run(q), [&](std::exception_ptr e, query_result r) {
     failure = e;
     result = std::move(r);
     stopper.finish();
+    if (endpoint) {
+      endpoint->queries_done();
+    }
   });
   bool announced = false;
   if (!checkpoint_dir.empty()) {

@@ -55,6 +55,8 @@ class ftq_error_category final : public std::error_category {
         return "invalid recovery policy";
       case errc::handler_timeout:
         return "recovery handler timed out";
+      case errc::setting_invalid:
+        return "invalid setting";
     }
     return "unknown ftq error " + std::to_string(value);
   }

@@ -14,6 +14,7 @@
 #include <ftq/error.hpp>
 
 #include "checkpoint/manager_impl.hpp"
+#include "engine/engine_impl.hpp"
 #include "engine/lower.hpp"
 #include "engine/priority_scheduler.hpp"
 #include "engine/query_impl.hpp"
@@ -92,6 +93,13 @@ std::vector<failure_record> query::failures() const {
 }
 const fault_tolerant_context& query::context() const noexcept { return *impl_->fault_tolerance; }
 std::uint32_t query::priority() const noexcept { return impl_->options.priority; }
+bool query::request_checkpoint() noexcept {
+  if (!impl_->checkpointer || impl_->state.load() != query_state::running) {
+    return false;
+  }
+  impl_->checkpointer->request_now();
+  return true;
+}
 
 namespace {
 
@@ -110,20 +118,6 @@ std::string query::explain() const {
   return out.str();
 }
 
-struct fault_tolerant_execution_engine::impl {
-  boost::asio::any_io_executor executor;
-  engine_options options;
-  std::mutex tables_mutex;
-  std::map<std::string, table_ptr, std::less<>> tables;
-  std::atomic<std::uint64_t> next_query_id{1};
-  std::shared_ptr<clock> time;
-  std::shared_ptr<failure_detector> detector;
-  std::shared_ptr<retry_budget> budget;
-  std::unique_ptr<engine_detail::recovery_gate> gate;
-  std::unique_ptr<engine_detail::priority_scheduler> scheduler;
-  mutable std::mutex running_mutex;
-  std::vector<std::weak_ptr<query>> running;
-};
 
 fault_tolerant_execution_engine::fault_tolerant_execution_engine(boost::asio::any_io_executor executor,
                                                                  engine_options options)
@@ -160,6 +154,21 @@ std::vector<query_ptr> engine::running() const {
     }
   }
   return out;
+}
+
+query_ptr engine::find_running(std::uint64_t id) const {
+  for (query_ptr& q : running()) {
+    if (q->id() == id) {
+      return q;
+    }
+  }
+  return nullptr;
+}
+
+void engine::set_io_backend(std::string backend, std::string reason) {
+  std::lock_guard lock(impl_->running_mutex);
+  impl_->io_backend = std::move(backend);
+  impl_->io_backend_reason = std::move(reason);
 }
 
 std::size_t engine::stop_all() {
@@ -225,6 +234,10 @@ query_ptr engine::prepare(const plan& p, query_options options) {
     q->checkpointer = std::make_unique<engine_detail::query_checkpointer>(
         cs, q->checkpoint_id, engine_detail::plan_hash(json), ft.checkpoint_interval);
     q->context->set_checkpoint_trigger(q->checkpointer.get());
+    q->checkpointer->set_metrics(&impl_->metrics);
+    std::lock_guard lock(impl_->running_mutex);
+    impl_->io_backend = std::string(cs.manager->backend());
+    impl_->io_backend_reason = cs.manager->backend_reason();
   }
   // Recovery is declarative and checked now, before anything runs.
   recovery_policy policy = ft.recovery;
@@ -246,6 +259,7 @@ query_ptr engine::prepare(const plan& p, query_options options) {
   if (ft.enabled) {
     q->recovery = std::make_unique<engine_detail::query_recovery>(
         *q->root, *q->context, *q->fault_tolerance, q->checkpointer.get(), *impl_->gate, q->options.priority, q->name);
+    q->recovery->set_metrics(&impl_->metrics);
     if (q->checkpointer) {
       q->checkpointer->add_state(q->recovery->runtime_state_id(), &q->recovery->runtime_state());
     }
@@ -288,6 +302,45 @@ class running_registration {
   const query* q_;
 };
 
+// The query ended: its last status joins the finished list and its rows the metrics' totals,
+// in the same step that takes it off the running list.
+void retire(fault_tolerant_execution_engine::impl& e, query& q) {
+  auto& qi = q.internals();
+  const query_state how = qi.state.load();
+  for (std::size_t id = 0; id < qi.context->operator_count(); ++id) {
+    auto& phase = qi.context->stats(id).phase;
+    if (phase.load() != operator_phase::finished) {
+      phase = how == query_state::succeeded ? operator_phase::finished : operator_phase::failed;
+    }
+  }
+  query_status final_status = engine_detail::status_of(q, snapshot_parts::all, std::chrono::system_clock::now());
+  std::lock_guard lock(e.running_mutex);
+  std::erase_if(e.running, [&q](const std::weak_ptr<query>& w) {
+    const query_ptr r = w.lock();
+    return !r || r.get() == &q;
+  });
+  e.metrics.query_ended(how, engine_detail::rows_scanned_by(q), qi.progress->rows_out.load(std::memory_order_relaxed));
+  e.finished.push_back(std::move(final_status));
+  while (e.finished.size() > e.options.status_history) {
+    e.finished.pop_front();
+  }
+}
+
+void record_end(query::impl& qi, const std::exception_ptr& failure) {
+  std::lock_guard lock(qi.ended_mutex);
+  qi.finished_wall = std::chrono::system_clock::now();
+  qi.elapsed_final = std::chrono::steady_clock::now() - qi.started;
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      qi.error_message = e.what();
+    } catch (...) {
+      qi.error_message = "unknown exception";
+    }
+  }
+}
+
 }  // namespace
 
 boost::asio::awaitable<query_result> engine::run(query_ptr q) {
@@ -296,8 +349,14 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   if (!qi.state.compare_exchange_strong(expected, query_state::running)) {
     throw error(errc::internal, "query " + std::to_string(qi.id) + " was already run");
   }
-  const running_registration registration(impl_->running_mutex, impl_->running, q);
   const auto started = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(qi.ended_mutex);
+    qi.started = started;
+    qi.started_wall = std::chrono::system_clock::now();
+  }
+  impl_->metrics.query_started();
+  const running_registration registration(impl_->running_mutex, impl_->running, q);
   query_result result;
   result.columns = qi.bound->output;
   auto& ctx = *qi.context;
@@ -377,6 +436,8 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
       } catch (const std::exception&) {
       }
     }
+    record_end(qi, failure);
+    retire(*impl_, *q);
     std::rethrow_exception(failure);
   }
   if (qi.checkpointer) {
@@ -384,6 +445,8 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   }
   qi.state = query_state::succeeded;
   result.elapsed = std::chrono::steady_clock::now() - started;
+  record_end(qi, nullptr);
+  retire(*impl_, *q);
   co_return result;
 }
 

@@ -4,6 +4,7 @@
 
 #include <ftq/error.hpp>
 
+#include "engine/engine_metrics.hpp"
 #include "engine/query_checkpointer.hpp"
 #include "engine/query_recovery.hpp"
 #include "inject/fault_plan.hpp"
@@ -129,6 +130,12 @@ void fault_tolerant_operator::drop_replayed(batch& b) {
   set_skip(skip_rows_ - drop);
 }
 
+std::uint32_t fault_tolerant_operator::retry_attempts_left() const noexcept {
+  const std::uint32_t max = retries_.policy().max_attempts;
+  const std::uint32_t used = attempts_used_.load();
+  return used >= max ? 0 : max - used;
+}
+
 void fault_tolerant_operator::delivered(const batch& b, exec::execution_context& ctx) {
   auto& s = ctx.stats(id_);
   ++s.batches_out;
@@ -147,6 +154,7 @@ void fault_tolerant_operator::made_progress(exec::execution_context& ctx) {
   ft.detector().heartbeat(key, now);
   ft.detector().record_success(key);
   retries_.on_success();
+  attempts_used_ = 0;
   if (probe_) {
     probe_->succeed();
     probe_.reset();
@@ -155,6 +163,9 @@ void fault_tolerant_operator::made_progress(exec::execution_context& ctx) {
     ft.detector().set_outcome(*pending_seq_, pending_action_, "recovered");
     const auto took = std::chrono::steady_clock::now() - failed_at_;
     ft.update_stats([took](fault_tolerance_stats& st) { st.recovery_time += took; });
+    if (engine_metrics* m = query_.metrics()) {
+      m->recovered(took);
+    }
     pending_seq_.reset();
   }
   (void)ctx.take_interrupt();  // a stall that ended by itself leaves nothing to interrupt
@@ -167,6 +178,7 @@ boost::asio::awaitable<std::optional<batch>> fault_tolerant_operator::next(const
     co_await before_produce(ctx);
     std::exception_ptr failure;
     std::optional<batch> out;
+    ctx.stats(id_).phase = operator_phase::running;
     try {
       co_await inject(ctx);
       out = co_await op.produce_once(ctx);
@@ -183,6 +195,7 @@ boost::asio::awaitable<std::optional<batch>> fault_tolerant_operator::next(const
                                         ") ended its replay " + std::to_string(skip_rows_) +
                                         " rows short of what it had delivered: its output is not deterministic");
       }
+      ctx.stats(id_).phase = operator_phase::finished;
       co_return std::nullopt;
     }
     ctx.stats(id_).rows_produced += out->live_rows();
@@ -247,6 +260,9 @@ boost::asio::awaitable<void> fault_tolerant_operator::recover(std::exception_ptr
     ++s.failures;
     s.stalls += cls == error_class::stall ? 1 : 0;
   });
+  if (engine_metrics* m = query_.metrics()) {
+    m->failure(cls);
+  }
   if (pending_seq_ && *pending_seq_ != seq) {
     detector.set_outcome(*pending_seq_, pending_action_, "failed again before recovering");
   }
@@ -258,6 +274,7 @@ boost::asio::awaitable<void> fault_tolerant_operator::recover(std::exception_ptr
     std::rethrow_exception(failure);
   }
   const retry_controller::decision d = retries_.on_failure(failure, detector.failure_rate(key));
+  attempts_used_ = retries_.attempts();
   if (!d.retry) {
     detector.set_outcome(seq, std::string(recovery_action_name(rule.action)), "failed: " + d.reason);
     query_.set_failing();
@@ -276,6 +293,7 @@ boost::asio::awaitable<void> fault_tolerant_operator::recover(std::exception_ptr
   }
   const auto wait_started = std::chrono::steady_clock::now();
   ctx.pause_turn();
+  ctx.stats(id_).phase = operator_phase::backing_off;
   query_.set_waiting(true);  // deliberate silence: not a stall
   std::exception_ptr wait_failure;
   try {
@@ -313,6 +331,9 @@ boost::asio::awaitable<void> fault_tolerant_operator::recover(std::exception_ptr
   pending_seq_ = seq;
   pending_action_ = std::string(recovery_action_name(rule.action));
   failed_at_ = wait_started;
+  if (engine_metrics* m = query_.metrics()) {
+    m->recovery(rule.action);
+  }
 
   switch (rule.action) {
     case recovery_action::retry:

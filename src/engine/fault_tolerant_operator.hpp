@@ -37,6 +37,8 @@ class fault_tolerant_operator final : public exec::operator_supervisor {
   /// After a rollback of this operator: drop this many live rows before delivering again.
   void set_skip(std::uint64_t rows) noexcept;
   std::uint64_t skip() const noexcept { return skip_rows_; }
+  /// Retries its current retry sequence has left; safe from any thread.
+  std::uint32_t retry_attempts_left() const noexcept;
 
  private:
   /// Cancellation (with the final checkpoint of a graceful stop) and the scheduled checkpoint.
@@ -58,6 +60,7 @@ class fault_tolerant_operator final : public exec::operator_supervisor {
   const exec::physical_operator& op_;
   const std::size_t id_;
   retry_controller retries_;
+  exec::published<std::uint32_t> attempts_used_{0};
   std::optional<failure_detector::probe> probe_;
   std::uint64_t calls_ = 0;
   std::uint64_t skip_rows_ = 0;

@@ -9,6 +9,7 @@
 #include <ftq/error.hpp>
 
 #include "checkpoint/manager_impl.hpp"
+#include "engine/engine_metrics.hpp"
 
 namespace ftq::engine_detail {
 
@@ -76,6 +77,9 @@ void query_checkpointer::schedule_next(const exec::execution_context& ctx) {
 }
 
 bool query_checkpointer::due(const exec::execution_context& ctx) noexcept {
+  if (requested_.load(std::memory_order_relaxed)) {
+    return true;
+  }
   if (every_rows_ != 0 && ctx.progress().rows_scanned.load(std::memory_order_relaxed) >= next_rows_) {
     return true;
   }
@@ -102,6 +106,7 @@ boost::asio::awaitable<void> query_checkpointer::start(exec::execution_context& 
 
 boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& ctx) {
   const auto started = std::chrono::steady_clock::now();
+  requested_.store(false, std::memory_order_relaxed);
   try {
     const std::vector<checkpoint::state_ref> states = states_of(ctx);
     for (const auto& s : states) {
@@ -115,7 +120,25 @@ boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& c
     });
     checkpoint::commit_report r = co_await stream_.commit(states);
     estimator_.record_cost(std::chrono::steady_clock::now() - started);
+    if (metrics_ != nullptr) {
+      metrics_->checkpoint_committed(r.serialize + r.write, r.info.raw_bytes, r.info.stored_bytes, r.info.delta);
+    }
     std::lock_guard lock(stats_mutex_);
+    for (checkpoint_entry& e : recent_) {
+      e.retained = std::binary_search(r.retained.begin(), r.retained.end(), e.epoch);
+    }
+    recent_.push_back(checkpoint_entry{r.info.epoch, r.info.delta, r.info.base_epoch, r.info.created, r.info.raw_bytes,
+                                       r.info.stored_bytes, r.serialize + r.write, true});
+    if (recent_.size() > recent_limit) {
+      recent_.pop_front();
+    }
+    sections_.clear();
+    section_ids_.clear();
+    for (const checkpoint::section_info& sec : r.sections) {
+      section_ids_.push_back(sec.operator_id);
+      sections_.push_back(operator_checkpoint{r.info.epoch, r.info.created, sec.raw_bytes, sec.stored_bytes,
+                                              sec.kind == static_cast<std::uint8_t>(exec::snapshot_kind::delta)});
+    }
     ++stats_.commits;
     stats_.deltas += r.info.delta ? 1 : 0;
     stats_.last_epoch = r.info.epoch;
@@ -128,6 +151,9 @@ boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& c
   } catch (const io_error& e) {
     // The disk refused this one (ENOSPC, EIO...): the query goes on; the next one retries.
     manager_->internals().log("checkpoints: commit failed: " + std::string(e.what()));
+    if (metrics_ != nullptr) {
+      metrics_->checkpoint_failed();
+    }
     std::lock_guard lock(stats_mutex_);
     ++stats_.failures;
     stats_.last_error = e.what();
@@ -160,6 +186,22 @@ boost::asio::awaitable<void> query_checkpointer::discard_all() { co_await stream
 checkpoint_stats query_checkpointer::stats() const {
   std::lock_guard lock(stats_mutex_);
   return stats_;
+}
+
+std::vector<checkpoint_entry> query_checkpointer::recent() const {
+  std::lock_guard lock(stats_mutex_);
+  return {recent_.begin(), recent_.end()};
+}
+
+std::vector<std::optional<operator_checkpoint>> query_checkpointer::last_sections(std::size_t operator_count) const {
+  std::vector<std::optional<operator_checkpoint>> out(operator_count);
+  std::lock_guard lock(stats_mutex_);
+  for (std::size_t i = 0; i < section_ids_.size(); ++i) {
+    if (section_ids_[i] < operator_count) {
+      out[section_ids_[i]] = sections_[i];
+    }
+  }
+  return out;
 }
 
 }  // namespace ftq::engine_detail

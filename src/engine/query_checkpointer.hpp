@@ -6,18 +6,24 @@
 /// and the next checkpoint retries, still building on the last committed epoch.
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <ftq/checkpoint_interval.hpp>
 #include <ftq/engine.hpp>
+#include <ftq/status.hpp>
 
 #include "checkpoint/query_checkpoints.hpp"
 #include "exec/execution_context.hpp"
 
 namespace ftq::engine_detail {
+
+class engine_metrics;
 
 /// "<plan name>-<16 hex digits>": the plan's name made safe for a directory name, and a hash of
 /// the plan and its output location, so reruns of one command find their checkpoints.
@@ -61,6 +67,17 @@ class query_checkpointer final : public exec::checkpoint_trigger {
 
   checkpoint_stats stats() const;
 
+  /// Takes a checkpoint at the next batch boundary, whatever the schedule says (the status
+  /// endpoint's POST /queries/{id}/checkpoint). Thread-safe.
+  void request_now() noexcept { requested_.store(true, std::memory_order_relaxed); }
+  /// Commits and failures are also counted there (may be null).
+  void set_metrics(engine_metrics* m) noexcept { metrics_ = m; }
+  /// The last commits (newest last, up to recent_limit), and each state's section in the last
+  /// one, by state id. Thread-safe.
+  static constexpr std::size_t recent_limit = 32;
+  std::vector<checkpoint_entry> recent() const;
+  std::vector<std::optional<operator_checkpoint>> last_sections(std::size_t operator_count) const;
+
  private:
   std::vector<checkpoint::state_ref> states_of(exec::execution_context& ctx) const;
   void schedule_next(const exec::execution_context& ctx);
@@ -76,8 +93,14 @@ class query_checkpointer final : public exec::checkpoint_trigger {
   std::chrono::steady_clock::time_point last_schedule_{};
   std::vector<checkpoint::state_ref> extra_states_;
 
+  std::atomic<bool> requested_{false};
+  engine_metrics* metrics_ = nullptr;
+
   mutable std::mutex stats_mutex_;
   checkpoint_stats stats_;
+  std::deque<checkpoint_entry> recent_;
+  std::vector<operator_checkpoint> sections_;  // the last commit's, by position
+  std::vector<std::uint32_t> section_ids_;
 };
 
 }  // namespace ftq::engine_detail

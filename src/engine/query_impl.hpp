@@ -4,8 +4,11 @@
 /// and its published state.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 
 #include <ftq/engine.hpp>
 
@@ -31,6 +34,14 @@ struct query::impl {
   std::optional<std::size_t> memory_sink;  // the id of the sink holding an in-memory result
   std::unique_ptr<fault_tolerant_context> fault_tolerance;
   std::unique_ptr<engine_detail::query_recovery> recovery;  // null: fault tolerance off
+
+  // When it ran and how it ended, for status (guarded: written by run(), read by any thread).
+  mutable std::mutex ended_mutex;
+  std::chrono::system_clock::time_point started_wall{};
+  std::chrono::steady_clock::time_point started{};
+  std::optional<std::chrono::system_clock::time_point> finished_wall;
+  std::chrono::nanoseconds elapsed_final{0};
+  std::string error_message;
 };
 
 }  // namespace ftq

@@ -177,6 +177,9 @@ boost::asio::awaitable<void> query_recovery::rollback(std::size_t target) {
   // is a stall.
   ctx_.pause_turn();
   set_waiting(true);
+  for (const scope_entry& e : scope) {
+    ctx_.stats(e.id).phase = operator_phase::recovering;
+  }
   std::exception_ptr failure;
   try {
     const recovery_gate::permit permit = co_await gate_.acquire(

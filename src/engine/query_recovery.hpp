@@ -28,6 +28,7 @@ namespace ftq::engine_detail {
 
 class fault_tolerant_operator;
 class query_checkpointer;
+class engine_metrics;
 class recovery_gate;
 
 /// How far an operator had got: what a rollback rewinds its counters to.
@@ -48,6 +49,9 @@ class query_recovery {
   fault_tolerant_context& context() noexcept { return ft_; }
   exec::execution_context& exec_context() noexcept { return ctx_; }
   query_checkpointer* checkpointer() noexcept { return checkpointer_; }
+  /// The engine's counters for /metrics (null when none were set).
+  engine_metrics* metrics() noexcept { return metrics_; }
+  void set_metrics(engine_metrics* m) noexcept { metrics_ = m; }
   const exec::physical_operator& op(std::size_t id) const { return *ops_[id]; }
   fault_tolerant_operator& supervisor(std::size_t id) { return *supervisors_[id]; }
   std::uint32_t priority() const noexcept { return priority_; }
@@ -128,6 +132,7 @@ class query_recovery {
   exec::execution_context& ctx_;
   fault_tolerant_context& ft_;
   query_checkpointer* checkpointer_;
+  engine_metrics* metrics_ = nullptr;
   recovery_gate& gate_;
   std::uint32_t priority_;
   std::string fault_scope_;

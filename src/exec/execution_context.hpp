@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <optional>
@@ -16,6 +17,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include <ftq/batch.hpp>
+#include <ftq/operator_phase.hpp>
 
 #include "exec/state/state_io.hpp"
 
@@ -116,13 +118,50 @@ struct query_progress {
   std::atomic<std::uint64_t> rows_out{0};       // rows the root has produced
 };
 
+/// A value the query's coroutine writes and any thread may read (the status endpoint on a
+/// thread pool): relaxed loads and stores, no read-modify-write, so the one writer pays nothing
+/// over a plain variable.
+template <class T>
+class published {
+ public:
+  published(T v = T{}) noexcept : v_(v) {}  // NOLINT(google-explicit-constructor): a drop-in value
+  published(const published& o) noexcept : v_(o.load()) {}
+  published& operator=(const published& o) noexcept {
+    store(o.load());
+    return *this;
+  }
+  published& operator=(T v) noexcept {
+    store(v);
+    return *this;
+  }
+  operator T() const noexcept { return load(); }  // NOLINT(google-explicit-constructor)
+  T load() const noexcept { return v_.load(std::memory_order_relaxed); }
+  void store(T v) noexcept { v_.store(v, std::memory_order_relaxed); }
+  published& operator++() noexcept
+    requires std::is_integral_v<T>
+  {
+    store(load() + 1);
+    return *this;
+  }
+  published& operator+=(T d) noexcept
+    requires std::is_integral_v<T>
+  {
+    store(load() + d);
+    return *this;
+  }
+
+ private:
+  std::atomic<T> v_;
+};
+
 /// Per-operator counters.
 struct operator_stats {
-  std::uint64_t batches_out = 0;
-  std::uint64_t rows_out = 0;
+  published<std::uint64_t> batches_out = 0;
+  published<std::uint64_t> rows_out = 0;
   /// Every live row produce() returned, rows replayed after a rollback included; a rollback
   /// never rewinds it (rows_out and batches_out go back to the checkpoint's).
-  std::uint64_t rows_produced = 0;
+  published<std::uint64_t> rows_produced = 0;
+  published<operator_phase> phase = operator_phase::idle;
 };
 
 class execution_context {

@@ -32,17 +32,20 @@ boost::asio::awaitable<std::optional<batch>> physical_operator::run_unsupervised
       co_await t->take(ctx);
       ctx.check_cancelled();
     }
+    auto& stats = ctx.stats(id_);
+    stats.phase = operator_phase::running;
     std::optional<batch> out = co_await produce(ctx);
-    if (!out)
+    if (!out) {
+      stats.phase = operator_phase::finished;
       co_return std::nullopt;
+    }
     if (out->live_rows() == 0) {
       co_await ctx.maybe_yield();
       continue;
     }
-    auto& s = ctx.stats(id_);
-    ++s.batches_out;
-    s.rows_out += out->live_rows();
-    s.rows_produced += out->live_rows();
+    ++stats.batches_out;
+    stats.rows_out += out->live_rows();
+    stats.rows_produced += out->live_rows();
     co_await ctx.maybe_yield();
     co_return out;
   }

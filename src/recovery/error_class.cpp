@@ -28,6 +28,7 @@ error_class classify_ftq(errc e) noexcept {
     case errc::plan_invalid:
     case errc::csv_malformed:
     case errc::io_backend_unavailable:  // the configuration asks for what this machine lacks
+    case errc::setting_invalid:
       return error_class::bad_input;
     case errc::checkpoint_corrupt:
     case errc::checkpoint_tampered:
