@@ -112,7 +112,8 @@ struct query_status {
   bool adaptive_interval = false;
   interval_choice interval{};  // the checkpoint interval in force and its inputs
   std::vector<checkpoint_entry> checkpoint_list;  // newest last; bounded (the last 32)
-  std::vector<operator_status> operators;         // by operator id (the root is the last)
+  // By operator id: the plan's root is 0; a sink the engine puts on top (the result's) is last.
+  std::vector<operator_status> operators;
 };
 
 struct engine_status {

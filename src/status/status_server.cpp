@@ -8,6 +8,7 @@
 #include <ftq/status_server.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <fstream>
@@ -63,7 +64,8 @@ std::string load_status_token(const std::filesystem::path& file, const char* env
     std::getline(in, token);
     token = trimmed(std::move(token));
     if (token.empty()) {
-      throw error(make_error_code(errc::setting_invalid), "status token file " + file.string() + ": its first line is empty");
+      throw error(make_error_code(errc::setting_invalid),
+                  "status token file " + file.string() + ": its first line is empty");
     }
   } else if (env_var != nullptr) {
     if (const char* v = std::getenv(env_var)) {
@@ -229,6 +231,21 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // A lingering close: closing a socket with unread input makes the kernel send a reset, which
+  // can destroy the response still in flight (a 413 or 431 sent before the client finished
+  // sending). Read and discard a bounded amount until the client closes or `limit` passes.
+  static asio::awaitable<void> drain(beast::tcp_stream& stream, std::chrono::milliseconds limit) {
+    std::array<char, 4096> scratch;
+    stream.expires_after(std::min<std::chrono::milliseconds>(limit, std::chrono::milliseconds(1000)));
+    for (std::size_t total = 0; total < 256 * 1024;) {
+      auto [ec, n] = co_await stream.async_read_some(asio::buffer(scratch), as_tuple_awaitable);
+      if (ec) {
+        break;
+      }
+      total += n;
+    }
+  }
+
   static asio::awaitable<void> session(std::shared_ptr<impl> self, tcp::socket socket) {
     auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
     self->track(stream);
@@ -296,6 +313,9 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     }
     boost::system::error_code ignored;
     stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (!self->stopped.load()) {
+      co_await drain(*stream, self->options.read_timeout);
+    }
     stream->close();
     self->open.fetch_sub(1, std::memory_order_relaxed);
   }
