@@ -54,7 +54,11 @@ void fill_operators(query& q, query_status& s, std::chrono::system_clock::time_p
     const operator_key key{ft.query_id(), static_cast<std::uint32_t>(id)};
     o.breaker = detector.state(key);
     o.failure_rate = detector.failure_rate(key);
-    o.phi = detector.phi(key, detector_now);
+    // Suspicion means something only while the operator is expected to produce: a finished or
+    // idle one is silent by design.
+    const bool producing = o.phase == operator_phase::running || o.phase == operator_phase::backing_off ||
+                           o.phase == operator_phase::recovering;
+    o.phi = producing ? detector.phi(key, detector_now) : 0.0;
     o.retry_attempts_left =
         qi.recovery ? qi.recovery->supervisor(id).retry_attempts_left() : ft.policy().retry.max_attempts;
     o.last_checkpoint = sections[id];
