@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Writes a C++ source that embeds files as string_views: embed_files.py OUT.cpp SYMBOL FILE...
+"""Writes a C++ source that embeds files as string_views:
+embed_files.py [--namespace NS] [--include HEADER] OUT.cpp SYMBOL FILE...
 
-Produces `const std::vector<ftq::embedded_file>& SYMBOL()` (see src/cli/embedded_file.hpp),
-each entry named by the file's base name without extension, in argument order."""
+Produces `const std::vector<NS::embedded_file>& SYMBOL()`, each entry named by the file's base
+name without extension, in argument order. NS defaults to ftq::cli and HEADER, which must declare
+NS::embedded_file and SYMBOL, to "cli/embedded_file.hpp" (see src/cli/embedded_file.hpp)."""
 import os
 import sys
 
@@ -16,8 +18,20 @@ def literal(data: bytes) -> str:
 
 
 def main():
-    out, symbol, files = sys.argv[1], sys.argv[2], sys.argv[3:]
-    lines = ['#include "cli/embedded_file.hpp"', "", "namespace ftq::cli {", "",
+    args = sys.argv[1:]
+    namespace, include = "ftq::cli", "cli/embedded_file.hpp"
+    while args and args[0].startswith("--"):
+        if len(args) < 2 or args[0] not in ("--namespace", "--include"):
+            sys.exit(__doc__)
+        if args[0] == "--namespace":
+            namespace = args[1]
+        else:
+            include = args[1]
+        args = args[2:]
+    if len(args) < 2:
+        sys.exit(__doc__)
+    out, symbol, files = args[0], args[1], args[2:]
+    lines = ['#include "%s"' % include, "", "namespace %s {" % namespace, "",
              "const std::vector<embedded_file>& %s() {" % symbol,
              "  static const std::vector<embedded_file> files = {"]
     for f in files:
@@ -25,7 +39,7 @@ def main():
             data = fh.read()
         name = os.path.splitext(os.path.basename(f))[0]
         lines.append('    {"%s", std::string_view(%s, %d)},' % (name, literal(data), len(data)))
-    lines += ["  };", "  return files;", "}", "", "}  // namespace ftq::cli", ""]
+    lines += ["  };", "  return files;", "}", "", "}  // namespace %s" % namespace, ""]
     with open(out, "w") as fh:
         fh.write("\n".join(lines))
 

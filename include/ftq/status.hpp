@@ -40,15 +40,15 @@ struct metrics_snapshot {
   std::uint64_t rows_scanned = 0;  // rows the scans produced, re-reads after a rollback included
   std::uint64_t rows_output = 0;   // result rows delivered
   std::array<std::uint64_t, error_class_count> failures_by_class{};  // indexed by error_class
-  std::uint64_t retries = 0;            // recoveries by retry in place
-  std::uint64_t operator_restores = 0;  // recoveries by restore_operator
-  std::uint64_t pipeline_restarts = 0;  // recoveries by restart_pipeline
+  std::uint64_t retries = 0;                                         // recoveries by retry in place
+  std::uint64_t operator_restores = 0;                               // recoveries by restore_operator
+  std::uint64_t pipeline_restarts = 0;                               // recoveries by restart_pipeline
   std::uint64_t stalls = 0;
   std::uint64_t checkpoint_commits = 0;
   std::uint64_t checkpoint_deltas = 0;
   std::uint64_t checkpoint_failures = 0;
-  std::uint64_t checkpoint_raw_bytes = 0;     // sum over commits, before compression
-  std::uint64_t checkpoint_stored_bytes = 0;  // sum over commits, as written
+  std::uint64_t checkpoint_raw_bytes = 0;        // sum over commits, before compression
+  std::uint64_t checkpoint_stored_bytes = 0;     // sum over commits, as written
   histogram_snapshot checkpoint_commit_seconds;  // serialize + durable write, per commit
   histogram_snapshot checkpoint_stored_bytes_per_commit;
   histogram_snapshot recovery_seconds;  // from a failure to the next batch the operator delivered
@@ -86,8 +86,8 @@ struct operator_status {
   std::uint64_t batches_out = 0;
   std::uint64_t failures = 0;  // its failures in the query's history
   breaker_state breaker = breaker_state::closed;
-  double failure_rate = 0;     // over the detector's count window
-  double phi = 0;              // stall suspicion (phi accrual); 0 before it has learned
+  double failure_rate = 0;                // over the detector's count window
+  double phi = 0;                         // stall suspicion (phi accrual); 0 before it has learned
   std::uint32_t retry_attempts_left = 0;  // before its retry sequence gives up
   std::optional<operator_checkpoint> last_checkpoint;
 };
@@ -110,7 +110,7 @@ struct query_status {
   checkpoint_stats checkpoints{};
   std::string checkpoint_backend;  // "io_uring", "threads" (empty without checkpoints)
   bool adaptive_interval = false;
-  interval_choice interval{};  // the checkpoint interval in force and its inputs
+  interval_choice interval{};                     // the checkpoint interval in force and its inputs
   std::vector<checkpoint_entry> checkpoint_list;  // newest last; bounded (the last 32)
   // By operator id: the plan's root is 0; a sink the engine puts on top (the result's) is last.
   std::vector<operator_status> operators;
@@ -132,10 +132,10 @@ struct engine_status {
 /// every failure record.
 enum class snapshot_parts : unsigned {
   engine = 0,
-  queries = 1u << 0,     // query_status without operators and checkpoint_list
-  operators = 1u << 1,   // query_status::operators
-  checkpoints = 1u << 2, // query_status::checkpoint_list
-  failures = 1u << 3,    // engine_snapshot::failures
+  queries = 1u << 0,      // query_status without operators and checkpoint_list
+  operators = 1u << 1,    // query_status::operators
+  checkpoints = 1u << 2,  // query_status::checkpoint_list
+  failures = 1u << 3,     // engine_snapshot::failures
   metrics = 1u << 4,
   all = 0x1f,
 };

@@ -22,9 +22,9 @@
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
 #include "cli/graceful_stop.hpp"
-#include "cli/status_option.hpp"
 #include "cli/progress_display.hpp"
 #include "cli/recovery_summary.hpp"
+#include "cli/status_option.hpp"
 #include "inject/fault_plan.hpp"
 
 namespace po = boost::program_options;

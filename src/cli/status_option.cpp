@@ -10,11 +10,17 @@ namespace ftq::cli {
 namespace po = boost::program_options;
 
 void add_status_flags(po::options_description& flags, status_flags& out, std::string_view linger_default_help) {
-  flags.add_options()
-      ("status", po::value(&out.address), "serve the status endpoint (dashboard, JSON, Prometheus /metrics) on HOST:PORT; :PORT binds 127.0.0.1, port 0 any free port (docs/status-endpoint.md)")
-      ("status-token-file", po::value(&out.token_file), "bearer token (first line, 16+ characters) that POST /queries/{id}/cancel and /checkpoint require (else FTQ_STATUS_TOKEN; neither: they are off)")
-      ("status-linger", po::value(&out.linger), std::string("keep serving the status endpoint this long after the queries finish (SIGINT/SIGTERM ends it early); ")
-          .append(linger_default_help).c_str());  // clang-format off is not needed: one call
+  flags.add_options()("status", po::value(&out.address),
+                      "serve the status endpoint (dashboard, JSON, Prometheus /metrics) on HOST:PORT; :PORT binds "
+                      "127.0.0.1, port 0 any free port (docs/status-endpoint.md)")(
+      "status-token-file", po::value(&out.token_file),
+      "bearer token (first line, 16+ characters) that POST /queries/{id}/cancel and /checkpoint require (else "
+      "FTQ_STATUS_TOKEN; neither: they are off)")(
+      "status-linger", po::value(&out.linger),
+      std::string(
+          "keep serving the status endpoint this long after the queries finish (SIGINT/SIGTERM ends it early); ")
+          .append(linger_default_help)
+          .c_str());  // clang-format off is not needed: one call
 }
 
 status_server_options parse_status_address(const std::string& text) {

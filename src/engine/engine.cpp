@@ -118,7 +118,6 @@ std::string query::explain() const {
   return out.str();
 }
 
-
 fault_tolerant_execution_engine::fault_tolerant_execution_engine(boost::asio::any_io_executor executor,
                                                                  engine_options options)
     : impl_(std::make_unique<impl>()) {

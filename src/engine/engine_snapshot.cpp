@@ -17,7 +17,8 @@ namespace engine_detail {
 
 namespace {
 
-void for_each_operator(const exec::physical_operator& op, const std::function<void(const exec::physical_operator&)>& f) {
+void for_each_operator(const exec::physical_operator& op,
+                       const std::function<void(const exec::physical_operator&)>& f) {
   f(op);
   for (const auto& c : op.children()) {
     for_each_operator(*c, f);
@@ -109,8 +110,7 @@ query_status status_of(query& q, snapshot_parts parts, std::chrono::system_clock
   if (s.state == query_state::running) {
     const double f = s.progress.fraction();
     if (f > 0 && f < 1) {
-      s.eta = std::chrono::nanoseconds(
-          static_cast<std::int64_t>(static_cast<double>(s.elapsed.count()) * (1 - f) / f));
+      s.eta = std::chrono::nanoseconds(static_cast<std::int64_t>(static_cast<double>(s.elapsed.count()) * (1 - f) / f));
     } else if (f >= 1) {
       s.eta = std::chrono::nanoseconds(0);
     }

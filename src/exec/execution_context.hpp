@@ -137,15 +137,11 @@ class published {
   operator T() const noexcept { return load(); }  // NOLINT(google-explicit-constructor)
   T load() const noexcept { return v_.load(std::memory_order_relaxed); }
   void store(T v) noexcept { v_.store(v, std::memory_order_relaxed); }
-  published& operator++() noexcept
-    requires std::is_integral_v<T>
-  {
+  published& operator++() noexcept requires std::is_integral_v<T> {
     store(load() + 1);
     return *this;
   }
-  published& operator+=(T d) noexcept
-    requires std::is_integral_v<T>
-  {
+  published& operator+=(T d) noexcept requires std::is_integral_v<T> {
     store(load() + d);
     return *this;
   }

@@ -7,12 +7,12 @@
 #include <random>
 #include <thread>
 
+#include <doctest/doctest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
-#include <doctest/doctest.h>
 
 #include <ftq/checkpoint.hpp>
 #include <ftq/engine.hpp>
@@ -134,9 +134,10 @@ TEST_CASE("status endpoint: every route against a live query on loopback, then b
   so.max_connections = 12;
   // A transient failure (retried in place) at batch 6, then a 3 s stall at batch 30 that keeps
   // the query running while the routes are checked.
-  live_engine live("seed=3;throw:op=table_scan,query=grouped,batch=6,class=transient;"
-                   "stall:op=table_scan,query=grouped,batch=30,for=3s",
-                   so);
+  live_engine live(
+      "seed=3;throw:op=table_scan,query=grouped,batch=6,class=transient;"
+      "stall:op=table_scan,query=grouped,batch=30,for=3s",
+      so);
   const query_ptr q = live.prepare(p);
   const std::string id = std::to_string(q->id());
   std::future<query_state> done = live.run(q);
@@ -173,7 +174,7 @@ TEST_CASE("status endpoint: every route against a live query on loopback, then b
     CHECK(scan.at("name").as_string() == "table_scan");
     CHECK(ops[1].at("rows_in").as_int64() == scan.at("rows_out").as_int64());
     CHECK(scan.at("state").as_string() == "running");  // inside its stall
-    CHECK(scan.at("rows_out").as_int64() >= 29000);  // 29 batches of 1000 before the stall
+    CHECK(scan.at("rows_out").as_int64() >= 29000);    // 29 batches of 1000 before the stall
     CHECK(scan.at("failures").as_int64() == 1);
     CHECK(scan.at("breaker").as_string() == "closed");
     CHECK(!scan.at("last_checkpoint").is_null());

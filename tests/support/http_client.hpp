@@ -28,9 +28,7 @@ class http_client {
   http_reply request(const std::string& method, const std::string& target, const std::string& bearer = "",
                      const std::string& body = "");
   http_reply get(const std::string& target) { return request("GET", target); }
-  http_reply post(const std::string& target, const std::string& bearer = "") {
-    return request("POST", target, bearer);
-  }
+  http_reply post(const std::string& target, const std::string& bearer = "") { return request("POST", target, bearer); }
 
   /// Sends `bytes` on a new connection (shutting down the sending side when `close_send`) and
   /// returns everything the server sent until it closed or `timeout` passed.
