@@ -40,6 +40,9 @@ struct engine_options {
   /// Longest a query runs on the executor without giving other work a turn. Shorter keeps the
   /// embedding service more responsive; longer saves a few re-schedules (each ~1 µs).
   std::chrono::microseconds yield_interval{2000};
+  /// The slice while something else on the executor asked for prompt turns
+  /// (engine::serve_interactively: the status endpoint does for each request it reads).
+  std::chrono::microseconds interactive_yield_interval{200};
   /// How many queries compute at once: the number of threads that run the executor (1 for an
   /// io_context run by one thread). The rest wait their turn, by priority.
   std::size_t concurrency = 1;
@@ -203,6 +206,10 @@ class fault_tolerant_execution_engine {
   /// metrics, as far as `parts` asks (ftq/status.hpp). Safe from any thread while queries run;
   /// costs a few microseconds per query and never waits for one.
   engine_snapshot snapshot(snapshot_parts parts) const;
+  /// For the next `window`, queries yield every options().interactive_yield_interval instead of
+  /// yield_interval, so handlers sharing the executor get a turn promptly (the status endpoint
+  /// calls it for each request). Costs the queries a few more re-schedules; thread-safe.
+  void serve_interactively(std::chrono::nanoseconds window) noexcept;
   /// The checkpoint I/O backend (and why) to report when no query has used one yet.
   void set_io_backend(std::string backend, std::string reason);
   /// The failure detector all its queries share.

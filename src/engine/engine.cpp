@@ -1,5 +1,6 @@
 #include <ftq/engine.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -137,6 +138,8 @@ fault_tolerant_execution_engine::fault_tolerant_execution_engine(boost::asio::an
   impl_->budget = std::make_shared<retry_budget>(ft.engine_budget_tokens, ft.engine_budget_ratio);
   impl_->gate = std::make_unique<engine_detail::recovery_gate>(ft.max_concurrent_recoveries);
   impl_->scheduler = std::make_unique<engine_detail::priority_scheduler>(impl_->options.concurrency);
+  impl_->pressure = std::make_unique<exec::yield_pressure>(
+      std::min(impl_->options.interactive_yield_interval, impl_->options.yield_interval));
 }
 
 fault_tolerant_execution_engine::~fault_tolerant_execution_engine() = default;
@@ -163,6 +166,8 @@ query_ptr engine::find_running(std::uint64_t id) const {
   }
   return nullptr;
 }
+
+void engine::serve_interactively(std::chrono::nanoseconds window) noexcept { impl_->pressure->demand(window); }
 
 void engine::set_io_backend(std::string backend, std::string reason) {
   std::lock_guard lock(impl_->running_mutex);
@@ -264,6 +269,7 @@ query_ptr engine::prepare(const plan& p, query_options options) {
     }
   }
   q->context->set_yield_scheduler(impl_->scheduler.get());
+  q->context->set_yield_pressure(impl_->pressure.get());
   return std::make_shared<query>(std::move(q));
 }
 

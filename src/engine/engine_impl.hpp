@@ -36,6 +36,7 @@ struct fault_tolerant_execution_engine::impl {
   std::unique_ptr<engine_detail::recovery_gate> gate;
   std::unique_ptr<engine_detail::priority_scheduler> scheduler;
   engine_detail::engine_metrics metrics;
+  std::unique_ptr<exec::yield_pressure> pressure;
   // Guards running and finished together, so a query moving from one to the other is never
   // seen in both or neither, and metrics' row totals move with it.
   mutable std::mutex running_mutex;

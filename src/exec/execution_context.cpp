@@ -70,7 +70,9 @@ boost::asio::awaitable<void> execution_context::maybe_yield() {
 
 boost::asio::awaitable<void> execution_context::yield_if_due() {
   const auto now = std::chrono::steady_clock::now();
-  if (now - last_yield_ < yield_interval_)
+  const std::chrono::microseconds slice =
+      pressure_ != nullptr ? pressure_->slice(now, yield_interval_) : yield_interval_;
+  if (now - last_yield_ < slice)
     co_return;
   ++yields_;
   if (scheduler_ != nullptr) {

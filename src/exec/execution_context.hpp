@@ -150,6 +150,31 @@ class published {
   std::atomic<T> v_;
 };
 
+/// Asks an engine's queries to yield more often for a while: when other handlers share the
+/// executor and are waiting (the status endpoint under load), a query's 2 ms time slice is what
+/// each of them waits for, so the slice shrinks to `interval` until `window` after the last
+/// demand. Thread-safe; checking costs one relaxed load per yield check.
+class yield_pressure {
+ public:
+  explicit yield_pressure(std::chrono::microseconds interval) noexcept : interval_(interval) {}
+  void demand(std::chrono::steady_clock::duration window) noexcept {
+    const auto until = (std::chrono::steady_clock::now() + window).time_since_epoch().count();
+    // Only ever extends, and skips the store while the current window is nearly as long.
+    if (until - until_.load(std::memory_order_relaxed) > window.count() / 8) {
+      until_.store(until, std::memory_order_relaxed);
+    }
+  }
+  /// The slice to use at `now`: `interval` under pressure, else `normal`.
+  std::chrono::microseconds slice(std::chrono::steady_clock::time_point now,
+                                  std::chrono::microseconds normal) const noexcept {
+    return now.time_since_epoch().count() < until_.load(std::memory_order_relaxed) ? interval_ : normal;
+  }
+
+ private:
+  std::chrono::microseconds interval_;
+  std::atomic<std::chrono::steady_clock::rep> until_{0};
+};
+
 /// Per-operator counters.
 struct operator_stats {
   published<std::uint64_t> batches_out = 0;
@@ -211,6 +236,8 @@ class execution_context {
   operator_supervisor* supervisor(std::size_t operator_id) const noexcept {
     return supervisors_.empty() ? nullptr : supervisors_[operator_id];
   }
+  /// Shared by the engine's queries (not owned; null: the slice is always yield_interval()).
+  void set_yield_pressure(const yield_pressure* p) noexcept { pressure_ = p; }
   /// Who decides the order of yields (not owned; null: plain posts).
   void set_yield_scheduler(yield_scheduler* s) noexcept { scheduler_ = s; }
   /// Around a wait that takes a while (a backoff, a commit): lets other queries have the
@@ -240,6 +267,7 @@ class execution_context {
   std::shared_ptr<query_progress> progress_;
   std::atomic<bool> cancelled_{false};
   std::chrono::microseconds yield_interval_;
+  const yield_pressure* pressure_ = nullptr;
   std::chrono::steady_clock::time_point last_yield_;
   std::uint64_t yields_ = 0;
   checkpoint_trigger* trigger_ = nullptr;

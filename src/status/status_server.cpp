@@ -144,6 +144,9 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     if (!ec) {
       acceptor.listen(asio::socket_base::max_listen_connections, ec);
     }
+    if (!ec) {
+      acceptor.non_blocking(true, ec);  // accept_loop's synchronous accepts of the backlog
+    }
     if (ec) {
       throw io_error(where, std::error_code(ec.value(), std::system_category()), "status endpoint: listening");
     }
@@ -158,15 +161,29 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
         }
         continue;  // EMFILE, ECONNABORTED...: the next accept may succeed
       }
-      if (self->open.load() >= self->options.max_connections) {
-        self->refused.fetch_add(1, std::memory_order_relaxed);
-        asio::co_spawn(self->executor, refuse(self, std::move(socket)), asio::detached);
-        continue;
+      self->admit(std::move(socket));
+      // Take every connection already waiting, not one per turn of the executor.
+      for (int i = 0; i < 64 && !self->stopped.load(); ++i) {
+        boost::system::error_code aec;
+        tcp::socket more = self->acceptor.accept(aec);
+        if (aec) {
+          break;  // would_block: the backlog is empty
+        }
+        self->admit(std::move(more));
       }
-      self->accepted.fetch_add(1, std::memory_order_relaxed);
-      self->open.fetch_add(1, std::memory_order_relaxed);
-      asio::co_spawn(self->executor, session(self, std::move(socket)), asio::detached);
     }
+  }
+
+  void admit(tcp::socket socket) {
+    auto self = shared_from_this();
+    if (open.load() >= options.max_connections) {
+      refused.fetch_add(1, std::memory_order_relaxed);
+      asio::co_spawn(executor, refuse(self, std::move(socket)), asio::detached);
+      return;
+    }
+    accepted.fetch_add(1, std::memory_order_relaxed);
+    open.fetch_add(1, std::memory_order_relaxed);
+    asio::co_spawn(executor, session(self, std::move(socket)), asio::detached);
   }
 
   // Over the connection cap: a 503 and close, within the write timeout.
@@ -246,32 +263,88 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
     }
   }
 
+  // Reads one request into `parser`: first from what `buffer` already holds (a pipelined
+  // request costs no wait), then from the socket. The deadline is the idle timeout until the
+  // request's first byte and the read timeout from then on (slowloris). Parsing here, rather
+  // than with http::async_read, saves the trip through the executor's queue that a composed
+  // operation completing at once makes: on an executor shared with busy queries each trip
+  // waits for a time slice.
+  asio::awaitable<boost::system::error_code> read_request(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                                          http::request_parser<http::string_body>& parser,
+                                                          std::chrono::milliseconds before_first_byte) {
+    bool started = buffer.size() > 0;
+    stream.expires_after(started ? options.read_timeout : before_first_byte);
+    for (;;) {
+      if (buffer.size() > 0) {
+        boost::system::error_code ec;
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec && ec != http::error::need_more) {
+          co_return ec;
+        }
+        if (parser.is_done()) {
+          co_return boost::system::error_code{};
+        }
+        if (used == 0 && buffer.size() == buffer.max_size()) {
+          co_return http::error::header_limit;  // a header the buffer cannot hold whole
+        }
+      }
+      const std::size_t room = std::min<std::size_t>(16384, buffer.max_size() - buffer.size());
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(room), as_tuple_awaitable);
+      buffer.commit(n);
+      if (ec == asio::error::eof) {
+        if (!parser.got_some() && buffer.size() == 0) {
+          co_return http::error::end_of_stream;  // a clean close between requests
+        }
+        co_return http::error::partial_message;
+      }
+      if (ec) {
+        co_return ec;
+      }
+      if (!started) {
+        started = true;
+        stream.expires_after(options.read_timeout);
+      }
+    }
+  }
+
+  // Writes at once when the socket takes it (the usual case: a response fits the send buffer),
+  // else finishes asynchronously under the write timeout.
+  static asio::awaitable<boost::system::error_code> write_response(beast::tcp_stream& stream, status::response& res,
+                                                                   std::chrono::milliseconds timeout) {
+    http::serializer<false, http::string_body> sr{res};
+    boost::system::error_code ec;
+    while (!sr.is_done() && !ec) {
+      http::write_some(stream.socket(), sr, ec);
+    }
+    if (!ec) {
+      co_return ec;
+    }
+    if (ec != asio::error::would_block && ec != asio::error::try_again) {
+      co_return ec;
+    }
+    stream.expires_after(timeout);
+    auto [wec, n] = co_await http::async_write(stream, sr, as_tuple_awaitable);
+    (void)n;
+    co_return wec;
+  }
+
   static asio::awaitable<void> session(std::shared_ptr<impl> self, tcp::socket socket) {
     auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
     self->track(stream);
+    boost::system::error_code ignored;
+    stream->socket().non_blocking(true, ignored);  // for write_response's first, synchronous try
+    stream->socket().set_option(tcp::no_delay(true), ignored);
     beast::flat_buffer buffer(self->options.max_header_bytes + self->options.max_body_bytes);
     bool first = true;
-    for (;;) {
-      if (self->stopped.load()) {
-        break;
-      }
-      if (!first && buffer.size() == 0) {
-        // Keep-alive: an idle connection may wait longer for its next request than a request
-        // may take to arrive once it has started.
-        stream->expires_after(self->options.idle_timeout);
-        auto [ec, n] = co_await stream->async_read_some(buffer.prepare(1024), as_tuple_awaitable);
-        if (ec) {
-          self->timeouts.fetch_add(ec == beast::error::timeout ? 1 : 0, std::memory_order_relaxed);
-          break;
-        }
-        buffer.commit(n);
-      }
-      first = false;
+    while (!self->stopped.load()) {
       http::request_parser<http::string_body> parser;
       status::apply_limits(parser, self->limits);
-      stream->expires_after(self->options.read_timeout);
-      auto [ec, n] = co_await http::async_read(*stream, buffer, parser, as_tuple_awaitable);
-      (void)n;
+      // A new connection must send its request within the read timeout; an idle keep-alive
+      // connection may wait longer for its next one.
+      const boost::system::error_code ec = co_await self->read_request(
+          *stream, buffer, parser, first ? self->options.read_timeout : self->options.idle_timeout);
+      first = false;
       if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || self->stopped.load()) {
         break;
       }
@@ -279,17 +352,19 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
         self->timeouts.fetch_add(1, std::memory_order_relaxed);
         break;
       }
+      if (ec == asio::error::connection_reset) {
+        break;
+      }
+      // Queries on this executor shorten their time slices for a while, so the next requests
+      // wait a fraction of a millisecond for a turn rather than a whole slice.
+      self->engine.serve_interactively(std::chrono::milliseconds(20));
+      self->requests.fetch_add(1, std::memory_order_relaxed);
       status::response res;
       bool keep_alive = false;
       if (ec) {
-        if (ec == asio::error::connection_reset || ec == asio::error::eof) {
-          break;
-        }
-        self->requests.fetch_add(1, std::memory_order_relaxed);
         self->bad_requests.fetch_add(1, std::memory_order_relaxed);
         res = answer_parse_error(ec);
       } else {
-        self->requests.fetch_add(1, std::memory_order_relaxed);
         const status::request& req = parser.get();
         const engine_snapshot snap = self->engine.snapshot(status::parts_for(req));
         status::reply r = status::handle(req, snap, self->config, self->stats());
@@ -300,9 +375,7 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
           self->bad_requests.fetch_add(1, std::memory_order_relaxed);
         }
       }
-      stream->expires_after(self->options.write_timeout);
-      auto [wec, wn] = co_await http::async_write(*stream, res, as_tuple_awaitable);
-      (void)wn;
+      const boost::system::error_code wec = co_await write_response(*stream, res, self->options.write_timeout);
       if (wec) {
         self->timeouts.fetch_add(wec == beast::error::timeout ? 1 : 0, std::memory_order_relaxed);
         break;
@@ -311,7 +384,6 @@ struct status_server::impl : std::enable_shared_from_this<impl> {
         break;
       }
     }
-    boost::system::error_code ignored;
     stream->socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (!self->stopped.load()) {
       co_await drain(*stream, self->options.read_timeout);

@@ -111,101 +111,159 @@ void rows_without_null_keys(const std::vector<const column*>& key_cols, std::siz
   }
 }
 
-// A single int64 key over a range not much wider than the rows (8 slots a row) is its own slot,
-// key - base, which beats hashing. Returns the number of slots, or 0 to hash instead.
-std::size_t direct_slots(const column& key, std::vector<std::uint32_t>& slot, std::int64_t& base) {
-  const std::size_t rows = key.size();
-  const std::int64_t* v = key.ints.data();
-  std::int64_t lo = std::numeric_limits<std::int64_t>::max();
-  std::int64_t hi = std::numeric_limits<std::int64_t>::min();
-  std::size_t valid = 0;
-  for (std::size_t r = 0; r < rows; ++r) {
-    if (!key.is_null(r)) {
-      lo = std::min(lo, v[r]);
-      hi = std::max(hi, v[r]);
-      ++valid;
+// Indexing the build side, in steps of at most build_chunk rows, so that build() can yield
+// between them (a 2.5M-row build side indexed in one go held the executor for 50-70 ms) and
+// load() can rebuild the same index (same slots, same chains) from restored build rows.
+//
+// A single int64 key over a range not much wider than the rows (8 slots a row) is its own
+// slot, key - base, which beats hashing; otherwise rows with no NULL key go into a key table.
+// Chains link rows back to front, so each lists its build rows in input order.
+class index_builder {
+ public:
+  index_builder(join_state& st, const std::vector<type_id>& key_types)
+      : st_(st), rows_(st.build_keys.size()), key_cols_(st.build_keys.column_ptrs()) {
+    slot_.assign(rows_, no_row);
+    st_.direct = false;
+    direct_candidate_ = key_types.size() == 1 && key_types[0] == type_id::int64;
+    phase_ = direct_candidate_ ? phase::key_range : phase::hash_insert;
+    if (!direct_candidate_) {
+      st_.table.emplace(key_types);
     }
+    key_types_ = key_types;
   }
-  if (valid == 0) {
-    return 0;
-  }
-  const std::uint64_t range = static_cast<std::uint64_t>(hi) - static_cast<std::uint64_t>(lo);
-  if (range >= 8 * static_cast<std::uint64_t>(valid) + 1024) {
-    return 0;
-  }
-  base = lo;
-  for (std::size_t r = 0; r < rows; ++r) {
-    if (!key.is_null(r)) {
-      slot[r] = static_cast<std::uint32_t>(static_cast<std::uint64_t>(v[r]) - static_cast<std::uint64_t>(lo));
-    }
-  }
-  return static_cast<std::size_t>(range) + 1;
-}
 
-// Links rows back to front, so each chain lists its build rows in input order.
-void link_chains(join_state& st, const std::vector<std::uint32_t>& slot, std::size_t slots) {
-  const std::size_t rows = slot.size();
-  st.head.assign(slots, no_row);
-  st.next.assign(rows, no_row);
-  std::uint32_t* head = st.head.data();
-  std::uint32_t* next = st.next.data();
-  for (std::size_t r = rows; r-- > 0;) {
-    if (slot[r] != no_row) {
-      next[r] = head[slot[r]];
-      head[slot[r]] = static_cast<std::uint32_t>(r);
+  // Does one step; returns whether more remain. After the last, the index is complete.
+  bool step() {
+    switch (phase_) {
+      case phase::key_range:
+        return key_range_step();
+      case phase::assign_direct:
+        return assign_direct_step();
+      case phase::hash_insert:
+        return hash_insert_step();
+      case phase::link:
+        return link_step();
+      case phase::done:
+        break;
     }
+    return false;
   }
-}
 
-// Indexing the build side, in steps so that build() can yield between them and load() can
-// rebuild the same index (same slots, same chains) from restored build rows.
-struct index_builder {
-  std::vector<std::uint32_t> slot;  // slot of each build row; no_row for rows with a NULL key
-  std::size_t slots = 0;
-  std::size_t next_start = 0;  // first build row the key table has not indexed yet
+ private:
+  enum class phase : std::uint8_t { key_range, assign_direct, hash_insert, link, done };
 
-  // Chooses direct slots or a key table. Returns whether chunks remain to be indexed.
-  bool start(join_state& st, const std::vector<type_id>& key_types) {
-    const std::size_t rows = st.build_keys.size();
-    slot.assign(rows, no_row);
-    const std::vector<const column*> key_cols = st.build_keys.column_ptrs();
-    st.direct = false;
-    if (key_types.size() == 1 && key_types[0] == type_id::int64) {
-      slots = direct_slots(*key_cols[0], slot, st.direct_base);
-      st.direct = slots > 0;
+  std::size_t chunk_end() const { return std::min(rows_, next_ + build_chunk); }
+
+  bool key_range_step() {
+    const column& key = *key_cols_[0];
+    const std::int64_t* v = key.ints.data();
+    const std::size_t end = chunk_end();
+    for (std::size_t r = next_; r < end; ++r) {
+      if (!key.is_null(r)) {
+        lo_ = std::min(lo_, v[r]);
+        hi_ = std::max(hi_, v[r]);
+        ++valid_;
+      }
     }
-    if (!st.direct) {
-      st.table.emplace(key_types);
+    next_ = end;
+    if (next_ < rows_) {
+      return true;
     }
-    return !st.direct && rows > 0;
+    next_ = 0;
+    const std::uint64_t range = static_cast<std::uint64_t>(hi_) - static_cast<std::uint64_t>(lo_);
+    if (valid_ > 0 && range < 8 * static_cast<std::uint64_t>(valid_) + 1024) {
+      st_.direct = true;
+      st_.direct_base = lo_;
+      slots_ = static_cast<std::size_t>(range) + 1;
+      phase_ = phase::assign_direct;
+    } else {
+      st_.table.emplace(key_types_);
+      phase_ = phase::hash_insert;
+    }
+    return true;
   }
-  // Inserts the next chunk of rows with no NULL key. Returns whether chunks remain.
-  bool index_chunk(join_state& st) {
-    const std::size_t rows = st.build_keys.size();
-    const std::vector<const column*> key_cols = st.build_keys.column_ptrs();
+
+  bool assign_direct_step() {
+    const column& key = *key_cols_[0];
+    const std::int64_t* v = key.ints.data();
+    const std::size_t end = chunk_end();
+    for (std::size_t r = next_; r < end; ++r) {
+      if (!key.is_null(r)) {
+        slot_[r] = static_cast<std::uint32_t>(static_cast<std::uint64_t>(v[r]) - static_cast<std::uint64_t>(lo_));
+      }
+    }
+    next_ = end;
+    if (next_ >= rows_) {
+      start_linking();
+    }
+    return true;
+  }
+
+  // Inserts the next chunk of rows with no NULL key.
+  bool hash_insert_step() {
+    if (rows_ == 0) {
+      start_linking();
+      return true;
+    }
     std::vector<std::uint32_t> chunk_rows;
-    const std::size_t end = std::min(rows, next_start + build_chunk);
-    rows_without_null_keys(key_cols, next_start, end, chunk_rows);
+    const std::size_t end = chunk_end();
+    rows_without_null_keys(key_cols_, next_, end, chunk_rows);
     std::vector<column_ptr> chunk;
     std::vector<const column*> chunk_ptrs;
-    for (const column* k : key_cols) {
+    for (const column* k : key_cols_) {
       chunk.push_back(keys::take_rows(*k, chunk_rows.data(), chunk_rows.size()));
       chunk_ptrs.push_back(chunk.back().get());
     }
-    st.table->insert(chunk_ptrs, chunk_rows.size(), st.ids);
+    st_.table->insert(chunk_ptrs, chunk_rows.size(), st_.ids);
     for (std::size_t j = 0; j < chunk_rows.size(); ++j) {
-      slot[chunk_rows[j]] = st.ids[j];
+      slot_[chunk_rows[j]] = st_.ids[j];
     }
-    next_start = end;
-    return next_start < rows;
-  }
-  void finish(join_state& st) {
-    if (!st.direct) {
-      slots = st.table->size();
+    next_ = end;
+    if (next_ >= rows_) {
+      slots_ = st_.table->size();
+      start_linking();
     }
-    link_chains(st, slot, slots);
-    st.built = true;
+    return true;
   }
+
+  void start_linking() {
+    st_.head.assign(slots_, no_row);
+    st_.next.assign(rows_, no_row);
+    next_ = rows_;  // linking goes back to front
+    phase_ = phase::link;
+  }
+
+  bool link_step() {
+    std::uint32_t* head = st_.head.data();
+    std::uint32_t* next = st_.next.data();
+    const std::size_t begin = next_ > build_chunk ? next_ - build_chunk : 0;
+    for (std::size_t r = next_; r-- > begin;) {
+      if (slot_[r] != no_row) {
+        next[r] = head[slot_[r]];
+        head[slot_[r]] = static_cast<std::uint32_t>(r);
+      }
+    }
+    next_ = begin;
+    if (next_ > 0) {
+      return true;
+    }
+    st_.built = true;
+    phase_ = phase::done;
+    return false;
+  }
+
+  join_state& st_;
+  const std::size_t rows_;
+  const std::vector<const column*> key_cols_;
+  std::vector<type_id> key_types_;
+  std::vector<std::uint32_t> slot_;  // slot of each build row; no_row for rows with a NULL key
+  std::size_t slots_ = 0;
+  std::size_t next_ = 0;  // the next row the current phase handles
+  bool direct_candidate_ = false;
+  std::int64_t lo_ = std::numeric_limits<std::int64_t>::max();
+  std::int64_t hi_ = std::numeric_limits<std::int64_t>::min();
+  std::size_t valid_ = 0;
+  phase phase_ = phase::done;
 };
 
 // Sets first[i] to the first build row whose key equals probe row i's, or no_row. Plain
@@ -468,12 +526,9 @@ void join_state::load(const msgpack::object& in, snapshot_kind kind) {
   build_keys.append_columns(std::move(new_keys), added);
   if (now_built && !built) {
     std::vector<type_id> key_types = build_keys.types();
-    index_builder index;
-    bool more = index.start(*this, key_types);
-    while (more) {
-      more = index.index_chunk(*this);
+    index_builder index(*this, key_types);
+    while (index.step()) {
     }
-    index.finish(*this);
   }
   set_probe_cursor(std::move(cursor));
   changes.restored(build_rows.size());
@@ -564,14 +619,10 @@ boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) c
     st.build_rows.append_live(*in);
   }
 
-  index_builder index;
-  // Insert in chunks of rows with no NULL key, so the executor gets a turn now and then.
-  bool more = index.start(st, key_types_);
-  while (more) {
-    more = index.index_chunk(st);
+  index_builder index(st, key_types_);
+  while (index.step()) {
     co_await ctx.yield_if_due();
   }
-  index.finish(st);
   // No build key can match: the join is empty, and the probe side need not run at all.
   st.probe_done = st.head.empty();
 }
