@@ -56,14 +56,17 @@ void csv_scan_state::load(const msgpack::object& in, snapshot_kind kind) {
   // This query's progress counters hold none of it yet: the next produce() publishes it all.
   rows_total_here = 0;
   bytes_here = 0;
+  bytes_total_here = 0;
   reader.reset();  // reopened at `position` by the next produce()
 }
 
 void csv_scan_state::retract_progress(query_progress& progress) {
   progress.rows_total.fetch_sub(rows_total_here, std::memory_order_relaxed);
   progress.bytes_scanned.fetch_sub(bytes_here, std::memory_order_relaxed);
+  progress.bytes_total.fetch_sub(bytes_total_here, std::memory_order_relaxed);
   rows_total_here = 0;
   bytes_here = 0;
+  bytes_total_here = 0;
 }
 
 std::uint64_t csv_scan_state::snapshot_size_hint() const { return 64; }
@@ -87,8 +90,11 @@ void csv_scan_operator::open(execution_context& ctx, csv_scan_state& st) const {
   if (!resuming) {
     st.position = st.reader->position();
   }
-  if (st.bytes_published == 0) {
-    ctx.progress().bytes_total.fetch_add(st.reader->file_size(), std::memory_order_relaxed);
+  // Once per state: a reader reopened after a failed read must not add the file again, and a
+  // state restored into a new run (resume) has added nothing to that run's counters yet.
+  if (st.bytes_total_here == 0) {
+    st.bytes_total_here = st.reader->file_size();
+    ctx.progress().bytes_total.fetch_add(st.bytes_total_here, std::memory_order_relaxed);
   }
   publish(ctx, st);
 }

@@ -158,6 +158,41 @@ TEST_CASE("a csv_scan restored at a saved position produces exactly the remainin
   });
 }
 
+TEST_CASE("a csv_scan resumed in a new run counts the whole file in that run's bytes_total") {
+  temp_dir dir;
+  const fs::path file = write_rows(dir.path(), 25);
+  const csv_scan_operator op(scan_node(file, {0, 1}));
+  ftq::test::run_coro([&](auto ex) -> awaitable<void> {
+    execution_context first(ex, 4, 1, nullptr);
+    op.init_states(first);
+    co_await op.next(first);
+    co_await op.next(first);
+    const csv_scan_state& saved = first.state<csv_scan_state>(0);
+    REQUIRE(saved.bytes_published > 0);
+
+    // What load() restores from a checkpoint: the position and what the earlier run published.
+    execution_context second(ex, 4, 1, nullptr);
+    op.init_states(second);
+    auto& restored = second.state<csv_scan_state>(0);
+    restored.position = saved.position;
+    restored.rows_total_published = saved.rows_total_published;
+    restored.bytes_published = saved.bytes_published;
+    REQUIRE(co_await op.next(second));
+    CHECK(second.progress().bytes_total.load() == fs::file_size(file));
+    CHECK(second.progress().bytes_scanned.load() == 6 + 12 * 12);  // the header and 12 rows
+    while (co_await op.next(second)) {
+    }
+    CHECK(second.progress().bytes_total.load() == fs::file_size(file));
+    CHECK(second.progress().bytes_scanned.load() == fs::file_size(file));
+
+    // A rollback retracts this state's share before a fresh state publishes its own.
+    auto& st = second.state<csv_scan_state>(0);
+    st.retract_progress(second.progress());
+    CHECK(second.progress().bytes_total.load() == 0);
+    CHECK(second.progress().bytes_scanned.load() == 0);
+  });
+}
+
 TEST_CASE("a malformed row fails the scan with file:line:column") {
   temp_dir dir;
   const fs::path file = dir.path() / "bad.csv";
