@@ -26,18 +26,8 @@ constexpr std::string_view key_id_label = "ftq checkpoint key id v1";
   throw checkpoint_error(make_error_code(errc::checkpoint_key_invalid), where, why);
 }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
+// OpenSSL's: -1 for anything but [0-9a-fA-F].
+int hex_value(char c) noexcept { return OPENSSL_hexchar2int(static_cast<unsigned char>(c)); }
 
 // Parses exactly 64 hex digits. Error messages give positions, never the key's characters.
 encryption_key parse_hex(std::string_view text, const std::string& where) {

@@ -1,21 +1,13 @@
 #include "status/request_target.hpp"
 
+#include <openssl/crypto.h>
+
 namespace ftq::status {
 
 namespace {
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
+// OpenSSL's: -1 for anything but [0-9a-fA-F].
+int hex_value(char c) noexcept { return OPENSSL_hexchar2int(static_cast<unsigned char>(c)); }
 
 }  // namespace
 
