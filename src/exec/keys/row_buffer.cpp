@@ -134,6 +134,12 @@ void row_buffer::append_column(std::size_t c, const column& src, const std::uint
   }
 }
 
+void row_buffer::reserve(std::size_t rows) {
+  for (column& c : columns_) {
+    c.reserve(rows);
+  }
+}
+
 void row_buffer::append_live(const batch& b) {
   const std::size_t n = b.live_rows();
   const std::uint32_t* rows = b.has_selection ? b.selection.data() : nullptr;

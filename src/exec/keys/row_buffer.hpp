@@ -38,6 +38,9 @@ class row_buffer {
   /// 0..n-1 when `rows` is null. Call it for every column, then commit(n).
   void append_column(std::size_t c, const column& src, const std::uint32_t* rows, std::size_t n);
   void commit(std::size_t n) { rows_ += n; }
+  /// Makes room for `rows` rows in all, so appends up to there never reallocate (and never copy
+  /// what is already held).
+  void reserve(std::size_t rows);
   /// Appends the live rows of `b` (one column per buffer column).
   void append_live(const batch& b);
   /// Appends `n` rows given as whole columns of the buffer's types, each of `n` rows (a restored

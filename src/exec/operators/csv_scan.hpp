@@ -30,7 +30,7 @@ struct csv_scan_state : operator_state {
   // has published nothing to the query it is restored into).
   std::uint64_t rows_total_here = 0;
   std::uint64_t bytes_here = 0;
-  std::uint64_t bytes_total_here = 0;  // the file's size once added to progress().bytes_total
+  std::uint64_t bytes_total_here = 0;       // the file's size once added to progress().bytes_total
   std::unique_ptr<csv::csv_reader> reader;  // a cache of the file at `position`, reopened lazily
 };
 

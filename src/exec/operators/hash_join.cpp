@@ -1,6 +1,7 @@
 #include "exec/operators/hash_join.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <optional>
 
@@ -20,6 +21,8 @@ namespace {
 constexpr std::uint32_t no_row = std::numeric_limits<std::uint32_t>::max();
 // Build rows indexed between two maybe_yield() calls.
 constexpr std::size_t build_chunk = 1 << 16;
+// Entries of the index's arrays initialized per step (1 MiB of uint32).
+constexpr std::size_t fill_chunk = 1 << 18;
 
 std::vector<type_id> types_of(const schema& s) {
   std::vector<type_id> t;
@@ -82,6 +85,43 @@ struct join_state : operator_state {
 
   std::vector<type_id> probe_types;  // the probe child's columns, to check a restored probe batch
   mutable change_tracker changes;    // build rows in the last committed snapshot
+
+  // Build input not yet in build_rows and build_keys. Appended batch by batch, the buffers grew
+  // by doubling, and one growth of a large build side copied tens of MB in a step that cannot
+  // yield (the executor is the embedding service's); held here, the input is appended once its
+  // size is known, into buffers reserved for it, with yields between batches (build()), or
+  // before a snapshot, which must hold every row the build child has delivered.
+  struct pending_input {
+    batch rows;
+    std::vector<column_ptr> keys;  // the build keys of its live rows
+    std::size_t n = 0;             // its live rows
+  };
+  std::deque<pending_input> pending;
+  std::size_t pending_rows = 0;
+  void reserve_for_pending() {
+    build_rows.reserve(build_rows.size() + pending_rows);
+    build_keys.reserve(build_keys.size() + pending_rows);
+  }
+  // Appends the oldest pending input; returns whether more remain.
+  bool append_pending() {
+    if (pending.empty()) {
+      return false;
+    }
+    pending_input& p = pending.front();
+    for (std::size_t k = 0; k < p.keys.size(); ++k) {
+      build_keys.append_column(k, *p.keys[k], nullptr, p.n);
+    }
+    build_keys.commit(p.n);
+    build_rows.append_live(p.rows);
+    pending_rows -= p.n;
+    pending.pop_front();
+    return !pending.empty();
+  }
+  void prepare_snapshot() override {
+    reserve_for_pending();
+    while (append_pending()) {
+    }
+  }
 };
 
 std::vector<operator_ptr> two(operator_ptr a, operator_ptr b) {
@@ -122,10 +162,10 @@ class index_builder {
  public:
   index_builder(join_state& st, const std::vector<type_id>& key_types)
       : st_(st), rows_(st.build_keys.size()), key_cols_(st.build_keys.column_ptrs()) {
-    slot_.assign(rows_, no_row);
+    slot_.reserve(rows_);  // filled in steps: a 10 MB memset with its page faults is one too
     st_.direct = false;
     direct_candidate_ = key_types.size() == 1 && key_types[0] == type_id::int64;
-    phase_ = direct_candidate_ ? phase::key_range : phase::hash_insert;
+    phase_ = phase::init_slots;
     if (!direct_candidate_) {
       st_.table.emplace(key_types);
     }
@@ -135,6 +175,10 @@ class index_builder {
   // Does one step; returns whether more remain. After the last, the index is complete.
   bool step() {
     switch (phase_) {
+      case phase::init_slots:
+        return init_slots_step();
+      case phase::init_links:
+        return init_links_step();
       case phase::key_range:
         return key_range_step();
       case phase::assign_direct:
@@ -150,9 +194,30 @@ class index_builder {
   }
 
  private:
-  enum class phase : std::uint8_t { key_range, assign_direct, hash_insert, link, done };
+  enum class phase : std::uint8_t { init_slots, key_range, assign_direct, hash_insert, init_links, link, done };
 
   std::size_t chunk_end() const { return std::min(rows_, next_ + build_chunk); }
+
+  // Grows `v` towards `size` entries of no_row by one step's worth; returns whether it is there.
+  static bool fill_step(std::vector<std::uint32_t>& v, std::size_t size) {
+    v.resize(std::min(size, v.size() + fill_chunk), no_row);
+    return v.size() == size;
+  }
+
+  bool init_slots_step() {
+    if (fill_step(slot_, rows_)) {
+      phase_ = direct_candidate_ ? phase::key_range : phase::hash_insert;
+    }
+    return true;
+  }
+
+  bool init_links_step() {
+    if (fill_step(st_.head, slots_) && fill_step(st_.next, rows_)) {
+      next_ = rows_;  // linking goes back to front
+      phase_ = phase::link;
+    }
+    return true;
+  }
 
   bool key_range_step() {
     const column& key = *key_cols_[0];
@@ -227,10 +292,11 @@ class index_builder {
   }
 
   void start_linking() {
-    st_.head.assign(slots_, no_row);
-    st_.next.assign(rows_, no_row);
-    next_ = rows_;  // linking goes back to front
-    phase_ = phase::link;
+    st_.head.clear();
+    st_.next.clear();
+    st_.head.reserve(slots_);
+    st_.next.reserve(rows_);
+    phase_ = phase::init_links;
   }
 
   bool link_step() {
@@ -480,6 +546,8 @@ void join_state::load(const msgpack::object& in, snapshot_kind kind) {
   if (kind == snapshot_kind::full) {
     build_rows = keys::row_buffer(build_rows.types(), build_rows.mode());
     build_keys = keys::row_buffer(build_keys.types(), build_keys.mode());
+    pending.clear();
+    pending_rows = 0;
     built = false;
     direct = false;
     direct_base = 0;
@@ -567,6 +635,11 @@ bool join_state::rollback_unfinished(const msgpack::object* in, snapshot_kind ki
 
 std::uint64_t join_state::snapshot_size_hint() const {
   std::uint64_t bytes = 4 * first.size();
+  for (const pending_input& p : pending) {
+    for (const column_ptr& c : p.rows.columns) {
+      bytes += column_bytes(*c);
+    }
+  }
   for (const column* c : build_rows.column_ptrs()) {
     bytes += column_bytes(*c);
   }
@@ -610,13 +683,18 @@ std::unique_ptr<operator_state> hash_join_operator::make_state(execution_context
 boost::asio::awaitable<void> hash_join_operator::build(execution_context& ctx) const {
   auto& st = ctx.state<join_state>(id());
   while (std::optional<batch> in = co_await child(1).next(ctx)) {
-    const std::size_t n = in->live_rows();
-    for (std::size_t k = 0; k < build_keys_.size(); ++k) {
-      const column_ptr key = evaluate(build_keys_[k], *in);
-      st.build_keys.append_column(k, *key, nullptr, n);
+    join_state::pending_input p;
+    p.n = in->live_rows();
+    for (const auto& key : build_keys_) {
+      p.keys.push_back(evaluate(key, *in));
     }
-    st.build_keys.commit(n);
-    st.build_rows.append_live(*in);
+    p.rows = std::move(*in);
+    st.pending_rows += p.n;
+    st.pending.push_back(std::move(p));
+  }
+  st.reserve_for_pending();
+  while (st.append_pending()) {
+    co_await ctx.yield_if_due();
   }
 
   index_builder index(st, key_types_);

@@ -76,6 +76,9 @@ struct measured {
 measured measure_save(ftq::exec::execution_context& ctx, snapshot_kind kind) {
   measured m;
   for (std::size_t id = 0; id < ctx.operator_count(); ++id) {
+    ctx.state_ptr(id)->prepare_snapshot();  // as a checkpoint does, before it saves
+  }
+  for (std::size_t id = 0; id < ctx.operator_count(); ++id) {
     counting_sink sink;
     ftq::exec::state_packer pk(sink);
     const std::uint64_t a0 = allocated.load();

@@ -73,8 +73,12 @@ inline section save_state(const exec::operator_state& st, snapshot_kind requeste
   return s;
 }
 
+/// As the engine's checkpoints do: prepare_snapshot() on every state (on the executor), then save.
 inline snapshot save_all(exec::execution_context& ctx, snapshot_kind requested) {
   snapshot out;
+  for (std::size_t id = 0; id < ctx.operator_count(); ++id) {
+    ctx.state_ptr(id)->prepare_snapshot();
+  }
   for (std::size_t id = 0; id < ctx.operator_count(); ++id) {
     out.push_back(save_state(*ctx.state_ptr(id), requested));
   }
