@@ -3,11 +3,16 @@
 
 #include <doctest/doctest.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "support/cli_runner.hpp"
+#include "support/http_client.hpp"
 #include "support/temp_dir.hpp"
 
 namespace {
@@ -148,4 +153,64 @@ TEST_CASE("ftq demo recovers from injected faults and a crash, and checks every 
   CHECK(bad.status == 2);
   CHECK_MESSAGE(bad.out.find("--inject: rule 1 (stall:op=x,batch=1): needs 'for=DURATION'") != std::string::npos,
                 bad.out);
+}
+
+TEST_CASE("ftq run --status serves the endpoint, lingers after the query, and SIGTERM ends the linger") {
+  ftq::test::temp_dir dir("ftq-cli-status");
+  REQUIRE(run_ftq("gen --rows 500 --seed 7 --out " + q(dir / "data")).status == 0);
+  ftq::test::write_file(dir / "cnt.json", std::string(R"({"name": "cnt", "plan": {"op": "aggregate", "group_by": [],
+      "aggregates": [{"fn": "count_star", "as": "n"}], "input": )") +
+                                              lineitem_scan + "}}");
+
+  // In the background through sh, which records ftq's pid and, once it exits, its status.
+  const char* binary = std::getenv("FTQ_BINARY");
+  REQUIRE(binary != nullptr);
+  const std::string run = q(binary) + " run " + q(dir / "cnt.json") + " --data " + q(dir / "data") + " --out " +
+                          q(dir / "r.csv") + " --progress never --status 127.0.0.1:0 --status-linger 60s 2>" +
+                          q(dir / "err");
+  const std::string script = run + " & echo $! >" + q(dir / "pid") + "; wait $!; echo $? >" + q(dir / "code");
+  REQUIRE(std::system(("sh -c " + q(script) + " &").c_str()) == 0);
+
+  // The URL it prints, then the finished query, still served during the linger.
+  std::uint16_t port = 0;
+  for (int i = 0; i < 500 && port == 0; ++i) {
+    const std::string err = ftq::test::read_file(dir / "err");
+    if (const auto at = err.find("status: http://127.0.0.1:"); at != std::string::npos) {
+      port = static_cast<std::uint16_t>(std::stoi(err.substr(at + 25)));
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  REQUIRE(port != 0);
+  ftq::test::http_client c(port);
+  std::string state;
+  for (int i = 0; i < 500 && state != "\"succeeded\""; ++i) {
+    const ftq::test::http_reply r = c.get("/queries/1");
+    REQUIRE(r.status == 200);
+    const auto at = r.body.find("\"state\":");
+    state = r.body.substr(at + 8, r.body.find(',', at) - at - 8);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(state == "\"succeeded\"");
+  CHECK(ftq::test::read_file(dir / "r.csv") == "n\n500\n");
+  CHECK(c.get("/healthz").status == 200);
+  CHECK(ftq::test::read_file(dir / "err").find("still serving") != std::string::npos);
+
+  const int pid = std::stoi(ftq::test::read_file(dir / "pid"));
+  REQUIRE(::kill(pid, SIGTERM) == 0);
+  std::string code;
+  for (int i = 0; i < 250 && code.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    code = ftq::test::read_file(dir / "code");
+  }
+  CHECK(code == "0\n");  // the query succeeded; the signal only ended the linger
+
+  auto bad = run_ftq("run " + q(dir / "cnt.json") + " --data " + q(dir / "data") + " --out " + q(dir / "x.csv") +
+                     " --status 127.0.0.1:99999");
+  CHECK(bad.status == 2);
+  CHECK(bad.out.find("--status must be HOST:PORT") != std::string::npos);
+  auto lonely = run_ftq("run " + q(dir / "cnt.json") + " --data " + q(dir / "data") + " --out " + q(dir / "x.csv") +
+                        " --status-linger 5s");
+  CHECK(lonely.status == 2);
+  CHECK(lonely.out.find("need --status") != std::string::npos);
 }
