@@ -2,9 +2,9 @@
 """Writes a C++ source that embeds files as string_views:
 embed_files.py [--namespace NS] [--include HEADER] OUT.cpp SYMBOL FILE...
 
-Produces `const std::vector<NS::embedded_file>& SYMBOL()`, each entry named by the file's base
-name without extension, in argument order. NS defaults to ftq::cli and HEADER, which must declare
-NS::embedded_file and SYMBOL, to "cli/embedded_file.hpp" (see src/cli/embedded_file.hpp)."""
+Produces `const std::vector<ftq::embedded_file>& NS::SYMBOL()` (src/core/embedded_file.hpp), each
+entry named by the file's base name without extension, in argument order. NS defaults to ftq::cli
+and HEADER, which must declare SYMBOL, to "cli/embedded_file.hpp"."""
 import os
 import sys
 

@@ -20,7 +20,7 @@ void add_status_flags(po::options_description& flags, status_flags& out, std::st
       std::string(
           "keep serving the status endpoint this long after the queries finish (SIGINT/SIGTERM ends it early); ")
           .append(linger_default_help)
-          .c_str());  // clang-format off is not needed: one call
+          .c_str());
 }
 
 status_server_options parse_status_address(const std::string& text) {

@@ -318,7 +318,7 @@ void retire(fault_tolerant_execution_engine::impl& e, query& q) {
       phase = how == query_state::succeeded ? operator_phase::finished : operator_phase::failed;
     }
   }
-  query_status final_status = engine_detail::status_of(q, snapshot_parts::all, std::chrono::system_clock::now());
+  query_status final_status = engine_detail::status_of(q, snapshot_parts::all);
   std::lock_guard lock(e.running_mutex);
   std::erase_if(e.running, [&q](const std::weak_ptr<query>& w) {
     const query_ptr r = w.lock();

@@ -50,7 +50,7 @@ struct fault_tolerant_execution_engine::impl {
 namespace engine_detail {
 
 /// One query's status now; `parts` chooses whether operators and checkpoints are filled.
-query_status status_of(query& q, snapshot_parts parts, std::chrono::system_clock::time_point now);
+query_status status_of(query& q, snapshot_parts parts);
 /// Rows the query's scans produced (replays included: never decreases) and rows it output.
 std::uint64_t rows_scanned_by(query& q);
 

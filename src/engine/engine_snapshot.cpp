@@ -25,7 +25,7 @@ void for_each_operator(const exec::physical_operator& op,
   }
 }
 
-void fill_operators(query& q, query_status& s, std::chrono::system_clock::time_point now) {
+void fill_operators(query& q, query_status& s) {
   auto& qi = q.internals();
   exec::execution_context& ctx = *qi.context;
   const std::size_t n = ctx.operator_count();
@@ -71,7 +71,6 @@ void fill_operators(query& q, query_status& s, std::chrono::system_clock::time_p
       ++s.operators[r.operator_id].failures;
     }
   }
-  (void)now;
 }
 
 }  // namespace
@@ -87,7 +86,7 @@ std::uint64_t rows_scanned_by(query& q) {
   return rows;
 }
 
-query_status status_of(query& q, snapshot_parts parts, std::chrono::system_clock::time_point now) {
+query_status status_of(query& q, snapshot_parts parts) {
   auto& qi = q.internals();
   query_status s;
   s.id = qi.id;
@@ -128,7 +127,7 @@ query_status status_of(query& q, snapshot_parts parts, std::chrono::system_clock
     }
   }
   if (has(parts, snapshot_parts::operators)) {
-    fill_operators(q, s, now);
+    fill_operators(q, s);
   }
   return s;
 }
@@ -174,7 +173,7 @@ engine_snapshot engine::snapshot(snapshot_parts parts) const {
     std::sort(live.begin(), live.end(), [](const query_ptr& a, const query_ptr& b) { return a->id() < b->id(); });
     snap.queries.reserve(live.size() + finished.size());
     for (const query_ptr& q : live) {
-      snap.queries.push_back(engine_detail::status_of(*q, parts, now));
+      snap.queries.push_back(engine_detail::status_of(*q, parts));
     }
     for (auto it = finished.rbegin(); it != finished.rend(); ++it) {
       query_status& f = *it;
