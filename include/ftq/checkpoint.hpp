@@ -26,12 +26,28 @@ namespace ftq {
 namespace io {
 class fault_injector;  // src/io/file_store.hpp: fails or crashes chosen I/O steps (tests, --inject)
 }
+namespace rados {
+class connection;  // src/rados/connection.hpp: one client of a Ceph cluster and pool
+}
 
 enum class checkpoint_compression : std::uint8_t { none, lz4, zstd };
 
 struct checkpoint_options {
-  /// Root directory; created 0700 if missing.
+  /// Root directory; created 0700 if missing. Unused with a RADOS store.
   std::filesystem::path dir{};
+  /// Where checkpoints live: empty for the local directory `dir`, or "rados://POOL[/PREFIX]" for
+  /// a Ceph RADOS pool (docs/rados.md): the same files, each an entry of its query's manifest
+  /// object, committed atomically by one compound operation that also fences stale owners.
+  std::string store{};
+  /// RADOS: the ceph.conf to read; empty: $CEPH_CONF, else /etc/ceph/ceph.conf.
+  std::filesystem::path ceph_conf{};
+  /// RADOS: an open connection to share (workers share one among their queries and leases);
+  /// null: the manager connects itself (blocking, in its constructor).
+  std::shared_ptr<rados::connection> rados{};
+  /// RADOS: checkpoint bytes go in objects of at most this size; a single write above
+  /// rados_max_write_bytes (Ceph's osd_max_write_size, 90 MB by default) is refused.
+  std::size_t rados_chunk_bytes = std::size_t{64} << 20;
+  std::size_t rados_max_write_bytes = std::size_t{90} << 20;
   /// zstd at level 1 compresses operator state at several hundred MB/s; lz4 is a little faster
   /// and compresses less; none skips it.
   checkpoint_compression compression = checkpoint_compression::zstd;
@@ -94,7 +110,7 @@ class checkpoint_manager {
   checkpoint_manager& operator=(const checkpoint_manager&) = delete;
 
   const checkpoint_options& options() const noexcept;
-  /// "io_uring" or "threads", and why it was chosen.
+  /// "io_uring", "threads" or "rados", and why it was chosen.
   std::string_view backend() const noexcept;
   const std::string& backend_reason() const noexcept;
   bool encrypts() const noexcept;

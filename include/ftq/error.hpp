@@ -39,6 +39,10 @@ enum class errc {
   handler_timeout,          // a named recovery handler overran its time limit
   // Settings.
   setting_invalid,  // an option's value is unusable (a status token too short, an address that does not parse)
+  // Shared checkpoint stores and ownership (see docs/rados.md).
+  store_unavailable,  // the checkpoint store cannot be reached or opened (no cluster, no pool, bad ceph.conf)
+  lease_held,         // another live process owns the query (its lease is current)
+  lease_lost,         // this process no longer owns the query: its lease lapsed or another took it over (fenced)
 };
 
 const std::error_category& ftq_category() noexcept;

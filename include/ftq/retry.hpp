@@ -42,8 +42,8 @@ enum class error_class : std::uint8_t {
 std::string_view error_class_name(error_class c) noexcept;
 std::optional<error_class> parse_error_class(std::string_view name) noexcept;
 
-/// Maps an exception to its class. ftq::error by code: query_cancelled -> cancelled;
-/// transient_failure -> transient; operator_stalled -> stall; operator_failed -> operator_fault;
+/// Maps an exception to its class. ftq::error by code: query_cancelled, lease_lost -> cancelled;
+/// transient_failure, store_unavailable -> transient; lease_held -> bad_input; operator_stalled -> stall; operator_failed -> operator_fault;
 /// plan_invalid, csv_malformed -> bad_input; checkpoint_* -> checkpoint; internal -> internal;
 /// io_error / std::system_error by errno: ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE -> resource;
 /// ENOENT, EACCES, EPERM, ENOTDIR, EISDIR, EINVAL, EROFS -> bad_input; any other errno (EIO,

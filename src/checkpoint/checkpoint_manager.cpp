@@ -148,19 +148,11 @@ boost::asio::awaitable<std::size_t> checkpoint_manager::open() {
 }
 
 boost::asio::awaitable<std::size_t> checkpoint_manager::impl::sweep_temp_files(std::filesystem::path dir) {
-  std::vector<std::filesystem::path> stale;
-  std::vector<std::string> names = co_await store->list(dir);
-  for (const auto& n : names) {
-    if (io::is_temp_name(n)) {
-      log("checkpoints: removing temp file a crashed commit left: " + (dir / n).string());
-      stale.push_back(dir / n);
-    }
+  const std::vector<std::string> stale = co_await store->sweep(dir);
+  for (const auto& n : stale) {
+    log("checkpoints: removed what a crashed commit left: " + (dir / n).string());
   }
-  const std::size_t swept = stale.size();
-  if (swept > 0) {
-    co_await store->remove(std::move(stale));
-  }
-  co_return swept;
+  co_return stale.size();
 }
 
 boost::asio::awaitable<std::vector<std::string>> checkpoint_manager::impl::query_ids(std::string query_id) {

@@ -57,6 +57,12 @@ class ftq_error_category final : public std::error_category {
         return "recovery handler timed out";
       case errc::setting_invalid:
         return "invalid setting";
+      case errc::store_unavailable:
+        return "checkpoint store unavailable";
+      case errc::lease_held:
+        return "query owned by another process";
+      case errc::lease_lost:
+        return "ownership of the query lost (lease lapsed or taken over)";
     }
     return "unknown ftq error " + std::to_string(value);
   }

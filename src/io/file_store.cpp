@@ -18,6 +18,8 @@ std::string_view backend_name(backend_kind k) noexcept {
   switch (k) {
     case backend_kind::io_uring:
       return "io_uring";
+    case backend_kind::rados:
+      return "rados";
     case backend_kind::threads:
       return "threads";
   }
@@ -96,6 +98,21 @@ std::unique_ptr<file_store> make_file_store(boost::asio::any_io_executor executo
     throw ftq::error(ftq::errc::io_backend_unavailable, "io_uring backend unavailable: " + why_not);
   }
   return detail::make_thread_store(std::move(executor), std::move(faults), "threads: " + why_not);
+}
+
+boost::asio::awaitable<std::vector<std::string>> file_store::sweep(std::filesystem::path dir) {
+  std::vector<std::string> stale;
+  std::vector<std::filesystem::path> paths;
+  for (auto& n : co_await list(dir)) {
+    if (is_temp_name(n)) {
+      paths.push_back(dir / n);
+      stale.push_back(std::move(n));
+    }
+  }
+  if (!paths.empty()) {
+    co_await remove(std::move(paths));
+  }
+  co_return stale;
 }
 
 }  // namespace ftq::io

@@ -18,8 +18,8 @@
 
 namespace ftq::io {
 
-enum class backend_kind : std::uint8_t { io_uring, threads };
-std::string_view backend_name(backend_kind k) noexcept;  // "io_uring", "threads"
+enum class backend_kind : std::uint8_t { io_uring, threads, rados };
+std::string_view backend_name(backend_kind k) noexcept;  // "io_uring", "threads", "rados"
 
 /// Which backend a store uses and why (e.g. "io_uring: probed ring and 7 opcodes",
 /// "threads: io_uring_queue_init: Operation not permitted", "threads: forced by FTQ_IO_BACKEND").
@@ -107,6 +107,9 @@ class file_store {
   virtual boost::asio::awaitable<std::vector<std::string>> list_dirs(std::filesystem::path dir) = 0;
   /// Creates `dir` and its missing parents with mode 0700 (existing ones are left as they are).
   virtual boost::asio::awaitable<void> make_dirs(std::filesystem::path dir) = 0;
+  /// Deletes what crashed commits left behind in `dir` (temp files here; unreferenced chunks in
+  /// RADOS) and returns their names. Call it only while no commit into `dir` is in flight.
+  virtual boost::asio::awaitable<std::vector<std::string>> sweep(std::filesystem::path dir);
 
  protected:
   explicit file_store(backend_info info) : info_(std::move(info)) {}

@@ -17,9 +17,11 @@ constexpr std::string_view class_names[] = {"transient", "resource",   "operator
 error_class classify_ftq(errc e) noexcept {
   switch (e) {
     case errc::query_cancelled:
+    case errc::lease_lost:  // another process owns the query now: this one must stop, not retry
       return error_class::cancelled;
     case errc::transient_failure:
     case errc::io_failed:  // a data or result file step failed without a more precise errno
+    case errc::store_unavailable:  // the cluster may be back by the next attempt
       return error_class::transient;
     case errc::operator_stalled:
       return error_class::stall;
@@ -29,6 +31,7 @@ error_class classify_ftq(errc e) noexcept {
     case errc::csv_malformed:
     case errc::io_backend_unavailable:  // the configuration asks for what this machine lacks
     case errc::setting_invalid:
+    case errc::lease_held:  // trying again gives the same answer while the owner lives
       return error_class::bad_input;
     case errc::checkpoint_corrupt:
     case errc::checkpoint_tampered:
