@@ -47,7 +47,11 @@ bool allowed(unsigned status) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const ftq::engine_snapshot snap = ftq::test::sample_snapshot();
+  static const ftq::engine_snapshot snap = [] {
+    ftq::engine_snapshot s = ftq::test::sample_snapshot();
+    s.cluster = ftq::test::sample_cluster();  // so /cluster and the cluster metrics are reached too
+    return s;
+  }();
   static const ftq::status::handler_config config{.token = "s3cret-token-0123456789"};
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   const std::string out = ftq::status::respond_to_bytes(in, snap, config, {});

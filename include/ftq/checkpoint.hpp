@@ -44,9 +44,11 @@ struct checkpoint_options {
   /// RADOS: an open connection to share (workers share one among their queries and leases);
   /// null: the manager connects itself (blocking, in its constructor).
   std::shared_ptr<rados::connection> rados{};
-  /// RADOS: checkpoint bytes go in objects of at most this size; a single write above
-  /// rados_max_write_bytes (Ceph's osd_max_write_size, 90 MB by default) is refused.
-  std::size_t rados_chunk_bytes = std::size_t{64} << 20;
+  /// RADOS: checkpoint bytes go in objects of at most this size (at most 64 MiB), several written
+  /// at once: a 64 MiB commit measured 293 ms as one object and 120-145 ms as 8 MiB chunks. A
+  /// single write above rados_max_write_bytes (Ceph's osd_max_write_size, 90 MB by default) is
+  /// refused.
+  std::size_t rados_chunk_bytes = std::size_t{8} << 20;
   std::size_t rados_max_write_bytes = std::size_t{90} << 20;
   /// zstd at level 1 compresses operator state at several hundred MB/s; lz4 is a little faster
   /// and compresses less; none skips it.
@@ -116,7 +118,8 @@ class checkpoint_manager {
   bool encrypts() const noexcept;
 
   /// Creates the directory (0700) and deletes temp files a crashed commit left behind. Returns
-  /// how many it deleted. Queries call it before their first checkpoint.
+  /// how many it deleted. Queries call it before their first checkpoint. On RADOS it does
+  /// nothing: each query sweeps its own objects when it opens them.
   boost::asio::awaitable<std::size_t> open();
   /// Every checkpoint file of `query_id` (all queries when empty), newest epoch first per query.
   /// Reads headers only: no key needed. Unreadable files are reported by verify(), not here. A

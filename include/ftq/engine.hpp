@@ -12,9 +12,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -54,6 +56,7 @@ struct engine_options {
 
 class checkpoint_manager;
 struct engine_snapshot;
+struct cluster_view;
 enum class snapshot_parts : unsigned;
 
 /// When a query takes checkpoints, and where (see ftq/checkpoint.hpp).
@@ -138,6 +141,13 @@ class query {
   /// Stops it gracefully: like cancel(), but a query that checkpoints first takes one final
   /// checkpoint, so a later run resumes from where it stopped.
   void stop() noexcept;
+  /// Ends it because it must not go on here (another process owns it now: `code` is
+  /// errc::lease_lost): like cancel(), but run() fails with ftq::error(code, why) (what() is
+  /// `why`; the state is failed, or cancelled for errc::query_cancelled), and the query takes no
+  /// checkpoint from now on, not even a stop()'s final one, nor cleans up its checkpoints. A
+  /// commit already in flight is not recalled (the store fences it). Thread-safe; a no-op on a
+  /// query that is not running, and the first call wins.
+  void abandon(std::error_code code, std::string why);
   /// The operator tree as text, one operator per line with its plan path ("EXPLAIN").
   std::string explain() const;
   /// The id its checkpoints are filed under (empty when it takes none).
@@ -212,6 +222,13 @@ class fault_tolerant_execution_engine {
   void serve_interactively(std::chrono::nanoseconds window) noexcept;
   /// The checkpoint I/O backend (and why) to report when no query has used one yet.
   void set_io_backend(std::string backend, std::string reason);
+  /// What snapshot() reports as engine_snapshot::cluster (ftq/status.hpp): who owns which query
+  /// of a shared checkpoint store. `provider` is called by every snapshot that asks for
+  /// snapshot_parts::cluster, on the thread taking it (the status server's), so it must be
+  /// thread-safe and quick: return a copy the caller keeps under its own lock, never read the
+  /// store. A provider that throws leaves the snapshot's cluster empty. An empty function
+  /// removes it. Thread-safe.
+  void set_cluster_view(std::function<cluster_view()> provider);
   /// The failure detector all its queries share.
   failure_detector& detector() noexcept;
   /// Named recovery handlers rules may call (engine_options::fault_tolerance.handlers).

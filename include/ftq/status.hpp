@@ -1,6 +1,7 @@
 #pragma once
 /// A consistent, self-contained copy of what an engine is doing: its queries (running and
-/// recently finished), their operators, failures and checkpoints, and engine-wide metrics.
+/// recently finished), their operators, failures and checkpoints, engine-wide metrics, and for
+/// a worker sharing a checkpoint store, who owns which query of it (cluster_view).
 /// engine::snapshot() takes one from any thread without stopping a query; the status endpoint
 /// (ftq/status_server.hpp) renders one per request. Plain data: copy it, keep it, test with it.
 
@@ -128,6 +129,47 @@ struct engine_status {
   std::size_t queries_running = 0;
 };
 
+/// One change of a query's owner, as the shared store's history records it.
+struct cluster_handover {
+  std::chrono::system_clock::time_point at{};
+  std::string from;  // the previous owner ("" for the first)
+  std::string to;    // the new owner ("" when released or finished)
+  std::string why;   // "first owner", "took over: lease of W lapsed", "released", "succeeded", ...
+};
+
+/// A query's committed result (committed exactly once, by one worker).
+struct cluster_result {
+  std::string sha256;  // hex of the result CSV's bytes
+  std::uint64_t bytes = 0;
+  std::uint64_t rows = 0;
+  std::string committed_by;  // the worker whose commit landed
+  std::chrono::system_clock::time_point committed_at{};
+};
+
+/// One query of the shared store, as its manifest says (not only this worker's queries).
+struct cluster_query {
+  std::string id;     // the query id (its directory in the store)
+  std::string state;  // "queued", "running", "succeeded", "failed" ("" before it was recorded)
+  std::string owner;  // the last lease holder ("" when never owned)
+  std::optional<std::chrono::system_clock::time_point> lease_until;  // none: never leased
+  bool lease_current = false;                                        // the owner's lease still runs
+  std::optional<std::uint64_t> last_epoch;                           // newest checkpoint; none yet
+  std::string error;                                                 // why it failed, when failed
+  std::optional<cluster_result> result;                              // once succeeded
+  std::vector<cluster_handover> history;                             // oldest first
+};
+
+/// What a worker sharing a checkpoint store sees of it: who owns what, and what was taken over
+/// from whom (engine::set_cluster_view provides it).
+struct cluster_view {
+  std::string worker;  // this worker's id
+  std::string store;   // the store's URI, "rados://POOL/PREFIX"
+  std::vector<cluster_query> queries;
+  std::uint64_t takeovers = 0;       // queries this worker took over from a lapsed lease
+  std::uint64_t leases_held = 0;     // leases this worker holds now
+  std::uint64_t fenced_commits = 0;  // commits (checkpoint or result) the store refused this worker
+};
+
 /// Which parts of a snapshot to fill (the rest stay empty): a request for /healthz need not copy
 /// every failure record.
 enum class snapshot_parts : unsigned {
@@ -137,7 +179,8 @@ enum class snapshot_parts : unsigned {
   checkpoints = 1u << 2,  // query_status::checkpoint_list
   failures = 1u << 3,     // engine_snapshot::failures
   metrics = 1u << 4,
-  all = 0x1f,
+  cluster = 1u << 5,  // engine_snapshot::cluster
+  all = 0x3f,
 };
 constexpr snapshot_parts operator|(snapshot_parts a, snapshot_parts b) noexcept {
   return static_cast<snapshot_parts>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
@@ -151,6 +194,7 @@ struct engine_snapshot {
   std::vector<query_status> queries;     // running ones, then recently finished, by id
   std::vector<failure_record> failures;  // the detector's history, oldest first
   metrics_snapshot metrics;
+  std::optional<cluster_view> cluster;  // none: the engine has no cluster view (or it was not asked for)
 };
 
 }  // namespace ftq

@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include <ftq/error.hpp>
 
 #include "checkpoint/manager_impl.hpp"
+#include "rados/connection.hpp"
 
 namespace ftq {
 
@@ -114,7 +116,12 @@ void checkpoint_manager::impl::log(const std::string& line) const {
 
 checkpoint_manager::checkpoint_manager(boost::asio::any_io_executor executor, checkpoint_options options)
     : impl_(std::make_unique<impl>()) {
-  if (options.dir.empty()) {
+  const bool on_rados = rados::is_rados_uri(options.store);
+  if (!options.store.empty() && !on_rados) {
+    throw error(errc::setting_invalid,
+                "checkpoint store '" + options.store + "': expected rados://POOL[/PREFIX] (or none for the directory)");
+  }
+  if (options.dir.empty() && !on_rados) {
     throw std::invalid_argument("checkpoint_options::dir is empty");
   }
   if (options.keep == 0) {
@@ -126,7 +133,33 @@ checkpoint_manager::checkpoint_manager(boost::asio::any_io_executor executor, ch
   } else if (!options.key_env.empty()) {
     impl_->key = checkpoint::key_from_env(options.key_env.c_str());
   }
-  impl_->store = io::make_file_store(executor, checkpoint::parse_backend(options.io_backend), options.faults);
+  if (on_rados) {
+    const rados::store_uri uri = rados::parse_store_uri(options.store);
+    std::shared_ptr<rados::connection> conn = options.rados;
+    if (!conn) {
+      rados::connect_options co;
+      co.pool = uri.pool;
+      co.conf_path = options.ceph_conf.string();
+      conn = rados::connection::connect(co);
+    } else if (conn->pool() != uri.pool) {
+      throw error(errc::setting_invalid, "checkpoint store '" + options.store + "': the connection given is to pool '" +
+                                             conn->pool() + "', not '" + uri.pool + "'");
+    }
+    std::string conf = options.ceph_conf.string();
+    if (conf.empty()) {
+      const char* env = std::getenv("CEPH_CONF");
+      conf = env != nullptr && *env != '\0' ? env : "default";
+    }
+    io::rados_store_options ro;
+    ro.chunk_bytes = options.rados_chunk_bytes;
+    ro.max_write_bytes = options.rados_max_write_bytes;
+    ro.root = uri.prefix;
+    ro.reason = "rados: pool " + uri.pool + " (conf " + conf + ")";
+    impl_->store = std::make_shared<io::rados_store>(executor, std::move(conn), ro, options.faults);
+    options.dir = uri.prefix;  // query Q lives at PREFIX/Q
+  } else {
+    impl_->store = io::make_file_store(executor, checkpoint::parse_backend(options.io_backend), options.faults);
+  }
   impl_->options = std::move(options);
   impl_->log("checkpoints: I/O backend " + std::string(io::backend_name(impl_->store->info().kind)) + " (" +
              impl_->store->info().reason + ")");
@@ -143,6 +176,11 @@ const std::string& checkpoint_manager::backend_reason() const noexcept { return 
 bool checkpoint_manager::encrypts() const noexcept { return impl_->key.has_value(); }
 
 boost::asio::awaitable<std::size_t> checkpoint_manager::open() {
+  if (impl_->rados_store() != nullptr) {
+    // A RADOS prefix is a name space: nothing to create, and no commit ever lands in it (each
+    // query sweeps its own directory when it opens, query_checkpoints::open()).
+    co_return 0;
+  }
   co_await impl_->store->make_dirs(impl_->options.dir);
   co_return co_await impl_->sweep_temp_files(impl_->options.dir);
 }

@@ -15,13 +15,16 @@
 
 #include "checkpoint/file_format.hpp"
 #include "io/file_store.hpp"
+#include "io/rados_store.hpp"
 
 namespace ftq {
 
 struct checkpoint_manager::impl {
   boost::asio::any_io_executor executor;
+  /// With a RADOS store, options.dir is the URI's PREFIX (possibly empty) and options.store the URI.
   checkpoint_options options;
-  std::unique_ptr<io::file_store> store;
+  /// Shared: leases and the job registry use a RADOS store too (rados_store_shared()).
+  std::shared_ptr<io::file_store> store;
   std::optional<checkpoint::encryption_key> key;
 
   /// Serializes, compresses, encrypts and decodes off the callers' executor threads.
@@ -41,7 +44,13 @@ struct checkpoint_manager::impl {
   }
 
   checkpoint::codec_options codec() const;
+  /// DIR/Q locally; PREFIX/Q (just Q with an empty prefix) on RADOS, as rados::layout::join.
   std::filesystem::path query_dir(const std::string& query_id) const { return options.dir / query_id; }
+  /// The store when it is RADOS, else null.
+  io::rados_store* rados_store() const noexcept { return dynamic_cast<io::rados_store*>(store.get()); }
+  std::shared_ptr<io::rados_store> rados_store_shared() const {
+    return std::dynamic_pointer_cast<io::rados_store>(store);
+  }
   void log(const std::string& line) const;
   /// Deletes the temp files of crashed commits in `dir`; returns how many.
   boost::asio::awaitable<std::size_t> sweep_temp_files(std::filesystem::path dir);

@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
+#include "rados/connection.hpp"
 
 namespace po = boost::program_options;
 
@@ -48,18 +49,24 @@ std::string kind_text(const checkpoint_info& c) {
 
 int checkpoints_command(int argc, char** argv) {
   po::options_description flags(
-      "usage: ftq checkpoints DIR [--verify] [--query ID] [--key-file F]\n\n"
-      "Lists the checkpoints in DIR (written by `ftq run --checkpoint-dir DIR`): query, epoch,\n"
+      "usage: ftq checkpoints DIR [--verify] [--query ID] [--key-file F]\n"
+      "       ftq checkpoints --checkpoint-store rados://POOL[/PREFIX] [--ceph-conf PATH] [...]\n\n"
+      "Lists the checkpoints in DIR (written by `ftq run --checkpoint-dir DIR`), or in a Ceph RADOS\n"
+      "pool (written with --checkpoint-store, by `ftq run` or `ftq worker`): query, epoch,\n"
       "time, size raw and stored, compression, encryption, I/O backend, full or delta. With\n"
       "--verify, checks every file's checksums (and AES-GCM tag, given the key) and exits 1 if\n"
       "any fails.\n\noptions");
   std::string dir;
+  std::string store;
+  std::string ceph_conf;
   std::string query;
   std::string key_file;
   // clang-format off
   flags.add_options()
       ("help,h", "show this help")
-      ("dir", po::value(&dir)->required(), "checkpoint directory (also the first positional argument)")
+      ("dir", po::value(&dir), "checkpoint directory (also the first positional argument)")
+      ("checkpoint-store", po::value(&store), "a Ceph RADOS store instead of a directory: rados://POOL[/PREFIX]")
+      ("ceph-conf", po::value(&ceph_conf), "with --checkpoint-store: the cluster's ceph.conf (default: $CEPH_CONF, else /etc/ceph/ceph.conf)")
       ("query", po::value(&query), "only this query's checkpoints")
       ("key-file", po::value(&key_file), "key to verify encrypted checkpoints with (else FTQ_CHECKPOINT_KEY)")
       ("verify", "verify every checkpoint");
@@ -67,10 +74,29 @@ int checkpoints_command(int argc, char** argv) {
   po::positional_options_description positional;
   positional.add("dir", 1);
   po::variables_map vm;
-  if (auto stop = parse_flags("checkpoints", argc, argv, flags, vm, positional)) {
+  std::string place = dir;
+  auto check = [&] {
+    if (dir.empty() == store.empty()) {
+      throw po::error(dir.empty() ? "give a checkpoint directory or --checkpoint-store"
+                                  : "give a checkpoint directory or --checkpoint-store, not both");
+    }
+    if (!store.empty()) {
+      try {
+        place = rados::parse_store_uri(store).text();
+      } catch (const error& e) {
+        throw po::error("--checkpoint-store: " + std::string(e.what()));
+      }
+    } else {
+      place = dir;
+      if (vm.count("ceph-conf")) {
+        throw po::error("--ceph-conf needs --checkpoint-store");
+      }
+    }
+  };
+  if (auto stop = parse_flags("checkpoints", argc, argv, flags, vm, positional, check)) {
     return *stop;
   }
-  if (!std::filesystem::is_directory(dir)) {
+  if (store.empty() && !std::filesystem::is_directory(dir)) {
     std::cerr << "ftq checkpoints: " << dir << ": no such directory\n";
     return exit_failed;
   }
@@ -81,6 +107,8 @@ int checkpoints_command(int argc, char** argv) {
   try {
     checkpoint_options options;
     options.dir = dir;
+    options.store = store.empty() ? std::string() : place;
+    options.ceph_conf = ceph_conf;
     options.key_file = key_file;
     checkpoint_manager manager(io.get_executor(), options);
     std::vector<checkpoint_info> infos;
@@ -125,7 +153,7 @@ int checkpoints_command(int argc, char** argv) {
                   human_bytes(c.raw_bytes).c_str(), human_bytes(c.stored_bytes).c_str(), c.compression.c_str(),
                   c.encrypted ? "yes" : "no", c.backend.c_str(), status.c_str());
     }
-    std::fprintf(stderr, "%zu checkpoint files in %s (I/O backend %s: %s)\n", infos.size(), dir.c_str(),
+    std::fprintf(stderr, "%zu checkpoint files in %s (I/O backend %s: %s)\n", infos.size(), place.c_str(),
                  std::string(manager.backend()).c_str(), manager.backend_reason().c_str());
     if (verify) {
       std::fprintf(stderr, "%zu verified, %zu failed\n", infos.size() - failed, failed);

@@ -14,5 +14,9 @@ int gen_command(int argc, char** argv);
 int run_command(int argc, char** argv);
 int demo_command(int argc, char** argv);
 int checkpoints_command(int argc, char** argv);
+int worker_command(int argc, char** argv);
+int submit_command(int argc, char** argv);
+/// `ftq status`: the queries of a shared RADOS checkpoint store.
+int cluster_status_command(int argc, char** argv);
 
 }  // namespace ftq::cli

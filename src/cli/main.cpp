@@ -18,7 +18,11 @@ constexpr const char* usage_text =
     "  run          run a JSON plan and write its result as CSV (resumes from its checkpoints)\n"
     "  demo         generate data, run the five example queries at once with injected\n"
     "               failures and a crash, resume, verify every result\n"
-    "  checkpoints  list (and --verify) the checkpoints in a directory\n"
+    "  checkpoints  list (and --verify) the checkpoints in a directory or a RADOS store\n"
+    "  worker       run the queries submitted to a RADOS checkpoint store, sharing them with\n"
+    "               other workers (leases, takeover of a dead worker's queries, fencing)\n"
+    "  submit       record a query in a RADOS checkpoint store for the workers to run\n"
+    "  status       show the queries of a RADOS checkpoint store: state, owner, takeovers\n"
     "\n"
     "options:\n"
     "  -h, --help     show this help (ftq COMMAND --help shows a command's flags)\n"
@@ -51,6 +55,12 @@ int main(int argc, char** argv) {
     return ftq::cli::demo_command(argc - 1, argv + 1);
   if (command == "checkpoints")
     return ftq::cli::checkpoints_command(argc - 1, argv + 1);
+  if (command == "worker")
+    return ftq::cli::worker_command(argc - 1, argv + 1);
+  if (command == "submit")
+    return ftq::cli::submit_command(argc - 1, argv + 1);
+  if (command == "status")
+    return ftq::cli::cluster_status_command(argc - 1, argv + 1);
   std::fprintf(stderr, "ftq: unknown command '%s'\n\n%s", argv[1], usage_text);
   return ftq::cli::exit_usage;
 }

@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -19,13 +21,18 @@
 #include <ftq/error.hpp>
 #include <ftq/plan.hpp>
 
+#include "checkpoint/manager_impl.hpp"
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
 #include "cli/graceful_stop.hpp"
 #include "cli/progress_display.hpp"
 #include "cli/recovery_summary.hpp"
 #include "cli/status_option.hpp"
+#include "cluster/lease.hpp"
 #include "inject/fault_plan.hpp"
+#include "io/rados_store.hpp"
+#include "rados/connection.hpp"
+#include "rados/layout.hpp"
 
 namespace po = boost::program_options;
 
@@ -57,6 +64,44 @@ boost::asio::awaitable<void> announce_resume(query_ptr q, progress_display& disp
   }
 }
 
+std::string run_worker_id() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof host, "localhost");
+  }
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-run";
+}
+
+/// Takes the lease of the query's directory in the store for this run. Null, with `refusal` set
+/// to the reason, when another process holds it.
+boost::asio::awaitable<std::shared_ptr<cluster::lease>> take_run_lease(std::shared_ptr<io::rados_store> store,
+                                                                       std::string dir, std::string query_id,
+                                                                       std::string& refusal) {
+  co_await store->make_dirs(dir);
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const std::string worker_id = run_worker_id();
+  for (;;) {
+    std::shared_ptr<cluster::lease> held = co_await cluster::lease::try_acquire(store, dir, worker_id, {});
+    if (held) {
+      co_return held;
+    }
+    // Refused: another holder's lease runs (or the manifest moved under us: try again briefly).
+    const cluster::ownership owner = co_await cluster::read_ownership(*store, dir);
+    if (owner.lease_current(std::chrono::system_clock::now()) || std::chrono::steady_clock::now() >= give_up) {
+      refusal = "query " + query_id + " is owned by " +
+                (owner.owner.empty() ? std::string("another process") : owner.owner) + " (lease until " +
+                cluster::iso_utc(owner.lease_until) + ")";
+      if (owner.state == "succeeded" || owner.state == "failed") {
+        refusal = "query " + query_id + " has ended in the store (" + owner.state + ")";
+      }
+      co_return nullptr;
+    }
+    timer.expires_after(std::chrono::milliseconds(100));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+  }
+}
+
 }  // namespace
 
 int run_command(int argc, char** argv) {
@@ -65,15 +110,18 @@ int run_command(int argc, char** argv) {
       "Runs a JSON plan (format: docs/plan-format.md) and writes its result as CSV with a\n"
       "header. Relative csv_scan paths resolve against --data. The result file appears only\n"
       "when the query succeeds. Failures are retried or recovered from the last checkpoint.\n"
-      "With --checkpoint-dir, a run that was killed or stopped resumes from its newest valid\n"
-      "checkpoint when the same command runs again (--fresh starts over). SIGINT or SIGTERM\n"
-      "stops it after a final checkpoint (exit 130 or 143); a second signal exits at once.\n\noptions");
+      "With --checkpoint-dir (or --checkpoint-store, in a Ceph RADOS pool), a run that was\n"
+      "killed or stopped resumes from its newest valid checkpoint when the same command runs\n"
+      "again (--fresh starts over). SIGINT or SIGTERM stops it after a final checkpoint (exit 130\n"
+      "or 143); a second signal exits at once.\n\noptions");
   std::string plan_path;
   std::string data_dir;
   std::string out;
   std::size_t batch_rows = default_batch_rows;
   std::string progress = "auto";
   std::string checkpoint_dir;
+  std::string checkpoint_store;
+  std::string ceph_conf;
   std::uint64_t checkpoint_every = 0;
   std::string checkpoint_interval;
   std::string key_file;
@@ -95,6 +143,8 @@ int run_command(int argc, char** argv) {
       ("progress", po::value(&progress)->default_value("auto"), "progress bar on stderr: auto (when stderr is a terminal), always, never")
       ("explain", "print the compiled operator tree and exit")
       ("checkpoint-dir", po::value(&checkpoint_dir), "take checkpoints into this directory (created 0700); a rerun of the same command resumes from them")
+      ("checkpoint-store", po::value(&checkpoint_store), "take checkpoints into a Ceph RADOS pool instead, rados://POOL[/PREFIX] (docs/rados.md); the run holds the query's lease")
+      ("ceph-conf", po::value(&ceph_conf), "with --checkpoint-store: the cluster's ceph.conf (default: $CEPH_CONF, else /etc/ceph/ceph.conf)")
       ("checkpoint-every", po::value(&checkpoint_every), "a checkpoint every ROWS rows scanned")
       ("checkpoint-interval", po::value(&checkpoint_interval), "a checkpoint every DURATION (500ms, 2s, 1m); default with neither: adaptive (Daly's formula over the measured checkpoint cost and the failures seen, between 200ms and 60s)")
       ("fresh", "discard this query's earlier checkpoints and partial output and start over")
@@ -115,15 +165,29 @@ int run_command(int argc, char** argv) {
   std::optional<recovery_policy> policy;
   std::shared_ptr<inject::fault_plan> faults;
   std::chrono::milliseconds stop_timeout{0};
+  rados::store_uri store_uri;
   auto check = [&] {
     check_status_flags(status);
     if (!vm.count("explain") && out.empty()) {
       throw po::error("the option '--out' is required");
     }
     check_progress_mode(progress);
-    if (checkpoint_dir.empty() && (vm.count("checkpoint-every") || vm.count("checkpoint-interval") ||
-                                   vm.count("encrypt-key-file") || vm.count("keep-checkpoints") || vm.count("fresh"))) {
-      throw po::error("checkpoint options need --checkpoint-dir");
+    if (!checkpoint_dir.empty() && !checkpoint_store.empty()) {
+      throw po::error("give --checkpoint-dir or --checkpoint-store, not both");
+    }
+    if (!checkpoint_store.empty()) {
+      try {
+        store_uri = rados::parse_store_uri(checkpoint_store);
+      } catch (const error& e) {
+        throw po::error("--checkpoint-store: " + std::string(e.what()));
+      }
+    } else if (vm.count("ceph-conf")) {
+      throw po::error("--ceph-conf needs --checkpoint-store");
+    }
+    if (checkpoint_dir.empty() && checkpoint_store.empty() &&
+        (vm.count("checkpoint-every") || vm.count("checkpoint-interval") || vm.count("encrypt-key-file") ||
+         vm.count("keep-checkpoints") || vm.count("fresh"))) {
+      throw po::error("checkpoint options need --checkpoint-dir or --checkpoint-store");
     }
     if (vm.count("checkpoint-every") && vm.count("checkpoint-interval")) {
       throw po::error("give --checkpoint-every or --checkpoint-interval, not both");
@@ -154,8 +218,8 @@ int run_command(int argc, char** argv) {
       } catch (const error& e) {
         throw po::error("--inject: " + std::string(e.what()));
       }
-      if (faults->checkpoint_faults() && checkpoint_dir.empty()) {
-        throw po::error("--inject: checkpoint rules need --checkpoint-dir");
+      if (faults->checkpoint_faults() && checkpoint_dir.empty() && checkpoint_store.empty()) {
+        throw po::error("--inject: checkpoint rules need --checkpoint-dir or --checkpoint-store");
       }
     }
   };
@@ -174,6 +238,8 @@ int run_command(int argc, char** argv) {
   // Destroyed in reverse: the query (and the checkpoint manager it holds, which logs through
   // the display) before the display, the display before the engine, everything before the
   // io_context the manager's I/O runs on.
+  const bool checkpointing = !checkpoint_dir.empty() || !checkpoint_store.empty();
+  const std::string checkpoint_place = checkpoint_store.empty() ? checkpoint_dir : store_uri.text();
   boost::asio::io_context io(1);
   engine_options options;
   options.data_dir = data_dir;
@@ -184,6 +250,7 @@ int run_command(int argc, char** argv) {
   engine eng(io.get_executor(), options);
   progress_display display(show_progress(progress));
   query_ptr q;
+  std::shared_ptr<checkpoint_manager> manager;
   try {
     plan p = parse_plan(text.str());
     if (p.name.empty())
@@ -192,9 +259,13 @@ int run_command(int argc, char** argv) {
     qo.output_csv = out;
     qo.priority = priority;
     qo.recovery = policy;
-    if (!checkpoint_dir.empty()) {
+    if (checkpointing) {
       checkpoint_options co;
       co.dir = checkpoint_dir;
+      if (!checkpoint_store.empty()) {
+        co.store = store_uri.text();
+        co.ceph_conf = ceph_conf;
+      }
       co.key_file = key_file;
       co.compression = parse_compression_flag(compression);
       co.compression_level = compression_level;
@@ -204,7 +275,8 @@ int run_command(int argc, char** argv) {
       if (faults) {
         co.faults = faults->checkpoint_faults();
       }
-      qo.checkpoints.manager = std::make_shared<checkpoint_manager>(io.get_executor(), co);
+      manager = std::make_shared<checkpoint_manager>(io.get_executor(), co);
+      qo.checkpoints.manager = manager;
       qo.checkpoints.every_rows = checkpoint_every;
       qo.checkpoints.fresh = vm.count("fresh") > 0;
       if (!checkpoint_interval.empty()) {
@@ -225,6 +297,35 @@ int run_command(int argc, char** argv) {
   }
   if (faults && !faults->empty()) {
     std::cerr << "ftq run: injecting faults: " << faults->describe() << "\n";
+  }
+
+  // With a shared store the run owns the query for as long as it runs: another `ftq run` or a
+  // worker is refused, and a run that loses the lease stops at once.
+  std::shared_ptr<cluster::lease> held;
+  if (!checkpoint_store.empty()) {
+    std::string refusal;
+    std::exception_ptr lease_failure;
+    const std::string dir = rados::layout::join(store_uri.prefix, q->checkpoint_id());
+    boost::asio::co_spawn(io,
+                          take_run_lease(manager->internals().rados_store_shared(), dir, q->checkpoint_id(), refusal),
+                          [&](std::exception_ptr e, std::shared_ptr<cluster::lease> l) {
+                            lease_failure = e;
+                            held = std::move(l);
+                          });
+    io.run();
+    io.restart();
+    if (lease_failure) {
+      try {
+        std::rethrow_exception(lease_failure);
+      } catch (const std::exception& e) {
+        std::cerr << "ftq run: " << q->checkpoint_id() << ": " << e.what() << "\n";
+      }
+      return exit_failed;
+    }
+    if (!held) {
+      std::cerr << "ftq run: " << refusal << "\n";
+      return exit_failed;
+    }
   }
 
   display.add(q->name(), q);
@@ -249,6 +350,13 @@ int run_command(int argc, char** argv) {
   }
   std::exception_ptr failure;
   query_result result;
+  if (held) {
+    held->start_renewing([q, &display](std::string why) {
+      const std::string line = "lost the lease of " + q->checkpoint_id() + ": " + why;
+      display.note("ftq run: " + line + "; stopping");
+      q->abandon(make_error_code(errc::lease_lost), line);
+    });
+  }
   boost::asio::co_spawn(io, eng.run(q), [&](std::exception_ptr e, query_result r) {
     failure = e;
     result = std::move(r);
@@ -256,9 +364,12 @@ int run_command(int argc, char** argv) {
     if (endpoint) {
       endpoint->queries_done();
     }
+    if (held) {
+      boost::asio::co_spawn(io, held->release(), boost::asio::detached);
+    }
   });
   bool announced = false;
-  if (!checkpoint_dir.empty()) {
+  if (checkpointing) {
     boost::asio::co_spawn(io, announce_resume(q, display, announced), boost::asio::detached);
   }
   boost::asio::co_spawn(io, display.run(), boost::asio::detached);
@@ -277,8 +388,8 @@ int run_command(int argc, char** argv) {
       std::rethrow_exception(failure);
     } catch (const error& e) {
       if (stopper.signal_number() != 0 && e.code() == make_error_code(errc::query_cancelled)) {
-        std::cerr << (checkpoint_dir.empty() ? "ftq: stopped (without --checkpoint-dir a rerun starts over)\n"
-                                             : "ftq: stopped; run the same command to resume\n");
+        std::cerr << (!checkpointing ? "ftq: stopped (without --checkpoint-dir a rerun starts over)\n"
+                                     : "ftq: stopped; run the same command to resume\n");
         return stopper.exit_code();
       }
       // An operator_error's what() names the operator and the attempts made.
@@ -291,11 +402,11 @@ int run_command(int argc, char** argv) {
   std::fprintf(stderr, "%s: %llu rows -> %s in %.3fs\n", q->name().c_str(),
                static_cast<unsigned long long>(result.rows), out.c_str(),
                std::chrono::duration<double>(result.elapsed).count());
-  if (!checkpoint_dir.empty()) {
+  if (checkpointing) {
     const checkpoint_stats cs = q->checkpoints();
     std::fprintf(stderr, "%s: %llu checkpoints (%llu failed) as %s in %s\n", q->name().c_str(),
                  static_cast<unsigned long long>(cs.commits), static_cast<unsigned long long>(cs.failures),
-                 q->checkpoint_id().c_str(), checkpoint_dir.c_str());
+                 q->checkpoint_id().c_str(), checkpoint_place.c_str());
   }
   return exit_ok;
 }

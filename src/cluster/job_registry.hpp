@@ -32,14 +32,15 @@ class rados_store;
 namespace ftq::cluster {
 
 struct job_spec {
-  std::string query_id;     // names its directory: 1-128 of [A-Za-z0-9._-]
-  std::string plan_json;    // the plan text as submitted
-  std::string plan_name;    // for logs and status ("" -> query_id)
-  std::string data_dir;     // absolute: relative csv_scan paths resolve against it
-  std::string output_path;  // absolute: where the result CSV is delivered
-  std::size_t batch_rows = 0;               // 0: the engine's default
+  std::string query_id;                              // names its directory: 1-128 of [A-Za-z0-9._-]
+  std::string plan_json;                             // the plan text as submitted
+  std::string plan_name;                             // for logs and status ("" -> query_id)
+  std::string data_dir;                              // absolute: relative csv_scan paths resolve against it
+  std::string output_path;                           // absolute: where the result CSV is delivered
+  std::size_t batch_rows = 0;                        // 0: the engine's default
   std::chrono::milliseconds checkpoint_interval{0};  // 0: adaptive
-  std::string submitted_by;                 // "host:pid"
+  std::string inject;        // fault injection spec applied by the worker (as `ftq run --inject`); "" none
+  std::string submitted_by;  // "host:pid"
   std::chrono::system_clock::time_point submitted_at{};
 };
 
@@ -53,10 +54,10 @@ struct result_info {
 
 struct job_status {
   std::string query_id;
-  job_spec spec;               // as submitted (plan_json included)
-  ownership owner;             // state, owner, lease, history
+  job_spec spec;    // as submitted (plan_json included)
+  ownership owner;  // state, owner, lease, history
   std::optional<result_info> result;
-  std::string error;           // why it failed, when failed
+  std::string error;                        // why it failed, when failed
   std::optional<std::uint64_t> last_epoch;  // newest checkpoint entry in the manifest
 };
 
@@ -73,14 +74,22 @@ class job_registry {
   boost::asio::awaitable<void> submit(job_spec spec);
   /// Every query id in the index, sorted.
   boost::asio::awaitable<std::vector<std::string>> list();
+  /// What the store knows of a query. A directory with a manifest but no job (made by `ftq run
+  /// --checkpoint-store`) has an empty spec but for its id. Throws io_error (ENOENT: no such
+  /// query), ftq::error(errc::setting_invalid) for an id that cannot name a query.
   boost::asio::awaitable<job_status> status(std::string query_id);
   /// Marks the query running under `held` (fenced; appends no history: taking the lease did).
+  /// `held` must have been taken through this registry's store (its fencing state lives there).
   boost::asio::awaitable<void> mark_running(lease& held);
-  /// Commits the result exactly once (see above). Throws errc::lease_lost when fenced.
+  /// Commits the result exactly once (see above). Throws errc::lease_lost when fenced, and also
+  /// when the query has ended already (succeeded or failed: nothing ends twice).
   boost::asio::awaitable<result_info> commit_result(lease& held, std::string csv, std::uint64_t rows);
-  /// Ends the query as failed with `why` (fenced like a commit).
+  /// Ends the query as failed with `why` (fenced like a commit); the history records "failed: why"
+  /// and status() reports `why` as its error.
   boost::asio::awaitable<void> mark_failed(lease& held, std::string why);
-  /// The committed result's bytes (verified against its sha256: errc::checkpoint_corrupt if not).
+  /// The committed result's bytes (verified against its sha256: errc::checkpoint_corrupt if not,
+  /// or if a chunk is missing). Throws ftq::error(errc::checkpoint_not_found) when the query has
+  /// no committed result.
   boost::asio::awaitable<std::string> read_result(std::string query_id);
   /// Writes the committed result to the job's output_path unless a file with exactly those bytes
   /// is there already. Returns true when it wrote. Throws io_error for the local write.

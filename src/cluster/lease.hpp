@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -54,11 +55,18 @@ struct ownership {
   std::chrono::system_clock::time_point lease_until{};
   std::uint64_t version = 0;
   std::vector<handover> history;  // oldest first
-  bool lease_current(std::chrono::system_clock::time_point now) const noexcept { return !owner.empty() && now < lease_until; }
+  bool lease_current(std::chrono::system_clock::time_point now) const noexcept {
+    return !owner.empty() && now < lease_until;
+  }
 };
 
 /// Reads a query directory's ownership. Throws io_error (ENOENT when there is no manifest).
 boost::asio::awaitable<ownership> read_ownership(io::rados_store& store, std::string dir);
+
+/// "2024-05-01T12:00:00.123Z": how history entries and job records write times (UTC, ms).
+std::string iso_utc(std::chrono::system_clock::time_point t);
+/// The inverse of iso_utc (seconds without ".mmm" accepted too); nullopt for anything else.
+std::optional<std::chrono::system_clock::time_point> parse_iso_utc(std::string_view text);
 
 class lease : public std::enable_shared_from_this<lease> {
  public:
@@ -67,15 +75,19 @@ class lease : public std::enable_shared_from_this<lease> {
   /// between the read and the take (try again later). The holder it replaced (a lapsed lease) is
   /// in previous_owner(). Throws io_error for cluster errors.
   static boost::asio::awaitable<std::shared_ptr<lease>> try_acquire(std::shared_ptr<io::rados_store> store,
-                                                                   std::string dir, std::string worker_id,
-                                                                   lease_options options);
+                                                                    std::string dir, std::string worker_id,
+                                                                    lease_options options);
   ~lease();
 
-  /// Renews every options.renew_every on the executor until release() or loss; `on_lost(why)`
-  /// runs once on the executor when the lease is lost.
+  /// Renews every options.renew_every until release() or loss, on the executor try_acquire() ran
+  /// on (which must run one thread at a time: an io_context run by one thread); `on_lost(why)`
+  /// runs once on that executor when the lease is lost. The lease may be released or destroyed
+  /// at any time, a renewal in flight included.
   void start_renewing(std::function<void(std::string why)> on_lost);
-  /// Stops renewing and unlocks (best effort: a lost lease needs no unlock); the store disowns the
-  /// directory. State and history are left to the caller (job_registry).
+  /// Stops renewing and unlocks (best effort: a lost lease needs no unlock), setting
+  /// ftq.lease_until to now, so another worker may take the query at once and status shows the
+  /// lease lapsed; the store disowns the directory. State and history are left to the caller
+  /// (job_registry); the next owner's history entry reads "took over: lease of W lapsed".
   boost::asio::awaitable<void> release();
 
   bool held() const noexcept;

@@ -13,6 +13,8 @@
 
 #include <ftq/checkpoint.hpp>
 #include <ftq/error.hpp>
+#include <ftq/retry.hpp>
+#include <ftq/status.hpp>
 
 #include "checkpoint/manager_impl.hpp"
 #include "engine/engine_impl.hpp"
@@ -76,6 +78,19 @@ void query::cancel() noexcept { impl_->context->cancel(); }
 void query::stop() noexcept {
   if (impl_->recovery) {
     impl_->recovery->want_final_checkpoint();
+  }
+  impl_->context->cancel();
+}
+void query::abandon(std::error_code code, std::string why) {
+  {
+    std::lock_guard lock(impl_->ended_mutex);
+    if (impl_->state.load() != query_state::running || impl_->abandoned) {
+      return;
+    }
+    impl_->abandoned = impl::abandonment{code, std::move(why)};
+  }
+  if (impl_->checkpointer) {
+    impl_->checkpointer->stop_checkpointing();
   }
   impl_->context->cancel();
 }
@@ -173,6 +188,12 @@ void engine::set_io_backend(std::string backend, std::string reason) {
   std::lock_guard lock(impl_->running_mutex);
   impl_->io_backend = std::move(backend);
   impl_->io_backend_reason = std::move(reason);
+}
+
+void engine::set_cluster_view(std::function<cluster_view()> provider) {
+  auto p = provider ? std::make_shared<const std::function<cluster_view()>>(std::move(provider)) : nullptr;
+  std::lock_guard lock(impl_->cluster_mutex);
+  impl_->cluster_provider = std::move(p);
 }
 
 std::size_t engine::stop_all() {
@@ -331,6 +352,36 @@ void retire(fault_tolerant_execution_engine::impl& e, query& q) {
   }
 }
 
+std::error_code code_of(const std::exception_ptr& failure) {
+  try {
+    std::rethrow_exception(failure);
+  } catch (const error& e) {
+    return e.code();
+  } catch (...) {
+  }
+  return {};
+}
+
+// Decides how the query ended, under the same lock as query::abandon(): an abandon() that came
+// before this replaces the cancellation it caused (or a success that raced it) by its own error.
+// A lost lease, however it was found, means the query's checkpoints are another's now.
+void settle(query::impl& qi, std::exception_ptr& failure) {
+  std::lock_guard lock(qi.ended_mutex);
+  const std::error_code lease_lost = make_error_code(errc::lease_lost);
+  if (qi.abandoned && (!failure || (classify(failure) == error_class::cancelled && code_of(failure) != lease_lost))) {
+    failure = std::make_exception_ptr(error(qi.abandoned->code, qi.abandoned->why));
+  }
+  if (!failure) {
+    qi.state = query_state::succeeded;
+    return;
+  }
+  const std::error_code code = code_of(failure);
+  if (code == lease_lost && qi.checkpointer) {
+    qi.checkpointer->stop_checkpointing();
+  }
+  qi.state = code == make_error_code(errc::query_cancelled) ? query_state::cancelled : query_state::failed;
+}
+
 void record_end(query::impl& qi, const std::exception_ptr& failure) {
   std::lock_guard lock(qi.ended_mutex);
   qi.finished_wall = std::chrono::system_clock::now();
@@ -417,11 +468,7 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
     } else if (!qi.options.output_csv.empty()) {
       result.rows = qi.progress->rows_out.load(std::memory_order_relaxed);
     }
-  } catch (const error& e) {
-    qi.state = e.code() == make_error_code(errc::query_cancelled) ? query_state::cancelled : query_state::failed;
-    failure = std::current_exception();
   } catch (...) {
-    qi.state = query_state::failed;
     failure = std::current_exception();
   }
   if (watchdog) {
@@ -432,8 +479,18 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   }
   ctx.pause_turn();
   impl_->scheduler->remove(&ctx);
+  // A checkpointer stopped by a lost lease or abandon() leaves the store alone: what is there
+  // belongs to the query's new owner.
+  if (!failure && qi.checkpointer && !qi.checkpointer->stopped()) {
+    try {
+      co_await qi.checkpointer->finish(true);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  }
+  settle(qi, failure);
   if (failure) {
-    if (qi.checkpointer) {
+    if (qi.checkpointer && !qi.checkpointer->stopped()) {
       // Keep what a later run resumes from; only retention applies. A cleanup failure must not
       // mask the query's own error.
       try {
@@ -445,10 +502,6 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
     retire(*impl_, *q);
     std::rethrow_exception(failure);
   }
-  if (qi.checkpointer) {
-    co_await qi.checkpointer->finish(true);
-  }
-  qi.state = query_state::succeeded;
   result.elapsed = std::chrono::steady_clock::now() - started;
   record_end(qi, nullptr);
   retire(*impl_, *q);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +46,9 @@ struct fault_tolerant_execution_engine::impl {
   // The checkpoint backend the newest query with checkpoints uses, and why.
   std::string io_backend;
   std::string io_backend_reason;
+  // set_cluster_view()'s provider: copied under the lock, called outside it (it takes its own).
+  std::mutex cluster_mutex;
+  std::shared_ptr<const std::function<cluster_view()>> cluster_provider;
 };
 
 namespace engine_detail {

@@ -189,6 +189,20 @@ engine_snapshot engine::snapshot(snapshot_parts parts) const {
   if (has(parts, snapshot_parts::failures)) {
     snap.failures = impl_->detector->history();
   }
+  if (has(parts, snapshot_parts::cluster)) {
+    std::shared_ptr<const std::function<cluster_view()>> provider;
+    {
+      std::lock_guard lock(impl_->cluster_mutex);
+      provider = impl_->cluster_provider;
+    }
+    if (provider) {
+      try {
+        snap.cluster = (*provider)();
+      } catch (...) {
+        // Documented: a provider that fails leaves the view out; the rest of the snapshot stands.
+      }
+    }
+  }
   return snap;
 }
 

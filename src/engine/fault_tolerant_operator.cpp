@@ -59,8 +59,14 @@ boost::asio::awaitable<void> fault_tolerant_operator::before_produce(exec::execu
     if (query_.take_final_checkpoint_turn() && !query_.replaying()) {
       if (exec::checkpoint_trigger* t = ctx.trigger()) {
         query_.set_waiting(true);
-        co_await t->take(ctx);
+        std::exception_ptr refused;
+        try {
+          co_await t->take(ctx);
+        } catch (...) {
+          refused = std::current_exception();
+        }
         query_.set_waiting(false);
+        end_if_refused(refused);
       }
     }
     ctx.check_cancelled();
@@ -68,11 +74,29 @@ boost::asio::awaitable<void> fault_tolerant_operator::before_produce(exec::execu
   if (exec::checkpoint_trigger* t = ctx.trigger(); t != nullptr && !query_.replaying() && t->due(ctx)) {
     ctx.pause_turn();
     query_.set_waiting(true);  // a commit is not a stall
-    co_await t->take(ctx);
+    std::exception_ptr refused;
+    try {
+      co_await t->take(ctx);
+    } catch (...) {
+      refused = std::current_exception();
+    }
     query_.set_waiting(false);
-    co_await ctx.resume_turn();
+    co_await ctx.resume_turn();  // the turn is taken back even when the commit threw
+    end_if_refused(refused);
     ctx.check_cancelled();
   }
+}
+
+void fault_tolerant_operator::end_if_refused(const std::exception_ptr& failure) {
+  if (!failure) {
+    return;
+  }
+  // A commit the store fenced (errc::lease_lost): another process owns the query now. Every
+  // operator above passes it up untouched: no recovery, no retry, no rollback.
+  if (classify(failure) == error_class::cancelled) {
+    query_.set_failing();
+  }
+  std::rethrow_exception(failure);
 }
 
 boost::asio::awaitable<void> fault_tolerant_operator::inject(exec::execution_context& ctx) {

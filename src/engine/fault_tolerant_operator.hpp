@@ -43,6 +43,9 @@ class fault_tolerant_operator final : public exec::operator_supervisor {
  private:
   /// Cancellation (with the final checkpoint of a graceful stop) and the scheduled checkpoint.
   boost::asio::awaitable<void> before_produce(exec::execution_context& ctx);
+  /// Rethrows what a checkpoint's take() threw (if anything); a lost lease first marks the
+  /// query failing, so no operator above tries to recover from it.
+  void end_if_refused(const std::exception_ptr& failure);
   /// Throws, stalls or crashes as the fault plan says for this call.
   boost::asio::awaitable<void> inject(exec::execution_context& ctx);
   /// Returns to run produce() again (after a retry wait or a rollback); throws to fail or to

@@ -77,6 +77,9 @@ void query_checkpointer::schedule_next(const exec::execution_context& ctx) {
 }
 
 bool query_checkpointer::due(const exec::execution_context& ctx) noexcept {
+  if (stopped()) {
+    return false;
+  }
   if (requested_.load(std::memory_order_relaxed)) {
     return true;
   }
@@ -105,6 +108,9 @@ boost::asio::awaitable<void> query_checkpointer::start(exec::execution_context& 
 }
 
 boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& ctx) {
+  if (stopped()) {
+    co_return;
+  }
   const auto started = std::chrono::steady_clock::now();
   requested_.store(false, std::memory_order_relaxed);
   try {
@@ -148,15 +154,31 @@ boost::asio::awaitable<void> query_checkpointer::take(exec::execution_context& c
     stats_.last_commit_time = r.serialize + r.write;
     stats_.total_commit_time += stats_.last_commit_time;
     stats_.max_commit_time = std::max(stats_.max_commit_time, stats_.last_commit_time);
-  } catch (const io_error& e) {
-    // The disk refused this one (ENOSPC, EIO...): the query goes on; the next one retries.
-    manager_->internals().log("checkpoints: commit failed: " + std::string(e.what()));
+  } catch (const error& e) {
+    const bool fenced = e.code() == make_error_code(errc::lease_lost);
+    if (!fenced && dynamic_cast<const io_error*>(&e) == nullptr) {
+      throw;  // not the store's refusal: a state that cannot be saved is the query's failure
+    }
+    // The store refused this one. For a disk (ENOSPC, EIO...) the query goes on and the next
+    // one retries; a store that fenced it says another process owns the query now: this one
+    // must stop at once and write nothing more.
+    manager_->internals().log("checkpoints: commit " + std::string(fenced ? "refused" : "failed") + ": " +
+                              std::string(e.what()));
     if (metrics_ != nullptr) {
       metrics_->checkpoint_failed();
     }
-    std::lock_guard lock(stats_mutex_);
-    ++stats_.failures;
-    stats_.last_error = e.what();
+    {
+      std::lock_guard lock(stats_mutex_);
+      ++stats_.failures;
+      stats_.last_error = e.what();
+    }
+    if (fenced) {
+      stop_checkpointing();
+      throw error(errc::lease_lost, "query '" + stream_.query_id() +
+                                        "': checkpoint commit refused: another process owns the query now "
+                                        "(this one lost its lease), so it stops here: " +
+                                        std::string(e.what()));
+    }
   }
   schedule_next(ctx);
 }

@@ -3,7 +3,9 @@
 /// every T of wall time, or by default at the adaptive interval (Daly's formula over the
 /// checkpoint cost it measures and the failures it sees), between batches (the operators'
 /// supervisors ask due()). A failed commit does not fail the query: it is counted and logged,
-/// and the next checkpoint retries, still building on the last committed epoch.
+/// and the next checkpoint retries, still building on the last committed epoch. Except when the
+/// store refuses it with errc::lease_lost (another process owns the query now): then take()
+/// throws that error and the query takes no checkpoint ever again.
 
 #include <array>
 #include <atomic>
@@ -50,7 +52,17 @@ class query_checkpointer final : public exec::checkpoint_trigger {
   const std::string& query_id() const noexcept { return stream_.query_id(); }
 
   bool due(const exec::execution_context& ctx) noexcept override;
+  /// Commits a checkpoint of every state. A failure is counted and logged, except errc::lease_lost:
+  /// that one stops checkpointing (stop_checkpointing()) and is thrown as ftq::error(lease_lost)
+  /// saying the commit was refused because another process owns the query. Does nothing once
+  /// stopped.
   boost::asio::awaitable<void> take(exec::execution_context& ctx) override;
+
+  /// No checkpoint from now on: take() does nothing, due() is false, and the engine skips
+  /// finish() (the query's checkpoints are no longer this process's to clean up). For a lost
+  /// lease and query::abandon(). Thread-safe.
+  void stop_checkpointing() noexcept { stopped_.store(true, std::memory_order_release); }
+  bool stopped() const noexcept { return stopped_.load(std::memory_order_acquire); }
 
   /// Called when the query starts: makes its directory, sweeps crashed commits' temp files.
   boost::asio::awaitable<void> start(exec::execution_context& ctx);
@@ -94,6 +106,7 @@ class query_checkpointer final : public exec::checkpoint_trigger {
   std::vector<checkpoint::state_ref> extra_states_;
 
   std::atomic<bool> requested_{false};
+  std::atomic<bool> stopped_{false};
   engine_metrics* metrics_ = nullptr;
 
   mutable std::mutex stats_mutex_;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 
 #include <ftq/engine.hpp>
 
@@ -42,6 +43,14 @@ struct query::impl {
   std::optional<std::chrono::system_clock::time_point> finished_wall;
   std::chrono::nanoseconds elapsed_final{0};
   std::string error_message;
+  // Set by query::abandon() while it runs: run() then fails with this error whatever the
+  // operators were doing (and the state goes from running to its end under ended_mutex too,
+  // so an abandon() either lands before the end or is a no-op).
+  struct abandonment {
+    std::error_code code;
+    std::string why;
+  };
+  std::optional<abandonment> abandoned;
 };
 
 }  // namespace ftq

@@ -23,14 +23,14 @@ namespace {
 
 bool valid_component(std::string_view c) {
   return !c.empty() && c != "." && c != ".." && std::all_of(c.begin(), c.end(), [](char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-           ch == '_' || ch == '-';
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+           ch == '-';
   });
 }
 
 [[noreturn]] void throw_unavailable(const std::string& step, const std::string& conf, int r) {
-  throw error(errc::store_unavailable, "rados: " + step + " (conf " + (conf.empty() ? "default" : conf) +
-                                           "): " + std::strerror(-r));
+  throw error(errc::store_unavailable,
+              "rados: " + step + " (conf " + (conf.empty() ? "default" : conf) + "): " + std::strerror(-r));
 }
 
 // The blocking calls librados offers no asynchronous form of (listing a pool) run here.
@@ -97,24 +97,27 @@ struct pending_op {
 template <class Submit>
 asio::awaitable<int> await_completion(Submit submit) {
   auto ex = co_await asio::this_coro::executor;
-  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(int)>(
-      [&submit, ex](auto handler) {
-        using handler_t = decltype(handler);
-        auto handler_ex = asio::get_associated_executor(handler, ex);
-        auto* op = new pending_op<handler_t>{std::move(handler), asio::make_work_guard(handler_ex), nullptr};
-        op->completion = librados::Rados::aio_create_completion(op, &pending_op<handler_t>::on_complete);
-        const int r = submit(op->completion);
-        if (r < 0) {
-          // Never queued: no callback will come.
-          std::unique_ptr<pending_op<handler_t>> owned(op);
-          owned->completion->release();
-          auto h = std::move(owned->handler);
-          auto post_ex = owned->work.get_executor();
-          owned.reset();
-          asio::post(post_ex, [h = std::move(h), r]() mutable { std::move(h)(r); });
-        }
-      },
-      asio::use_awaitable);
+  // The initiation is a named local, not a temporary inside the co_await expression: GCC 12
+  // destroys such temporaries twice when the coroutine resumes on a strand.
+  auto initiation = [&submit, ex](auto handler) {
+    using handler_t = decltype(handler);
+    auto handler_ex = asio::get_associated_executor(handler, ex);
+    auto* op = new pending_op<handler_t>{std::move(handler), asio::make_work_guard(handler_ex), nullptr};
+    op->completion = librados::Rados::aio_create_completion(op, &pending_op<handler_t>::on_complete);
+    const int r = submit(op->completion);
+    if (r < 0) {
+      // Never queued: no callback will come.
+      std::unique_ptr<pending_op<handler_t>> owned(op);
+      owned->completion->release();
+      auto h = std::move(owned->handler);
+      auto post_ex = owned->work.get_executor();
+      owned.reset();
+      asio::post(post_ex, [h = std::move(h), r]() mutable { std::move(h)(r); });
+    }
+  };
+  auto wait =
+      asio::async_initiate<decltype(asio::use_awaitable), void(int)>(std::move(initiation), asio::use_awaitable);
+  co_return co_await std::move(wait);
 }
 
 }  // namespace
@@ -197,14 +200,12 @@ connection::~connection() {
 std::uint64_t connection::instance_id() { return cluster_.get_instance_id(); }
 
 asio::awaitable<int> connection::operate(std::string oid, librados::ObjectWriteOperation& op) {
-  co_return co_await await_completion(
-      [&](librados::AioCompletion* c) { return ioctx_.aio_operate(oid, c, &op); });
+  co_return co_await await_completion([&](librados::AioCompletion* c) { return ioctx_.aio_operate(oid, c, &op); });
 }
 
 asio::awaitable<int> connection::operate(std::string oid, librados::ObjectReadOperation& op,
                                          librados::bufferlist* out) {
-  co_return co_await await_completion(
-      [&](librados::AioCompletion* c) { return ioctx_.aio_operate(oid, c, &op, out); });
+  co_return co_await await_completion([&](librados::AioCompletion* c) { return ioctx_.aio_operate(oid, c, &op, out); });
 }
 
 asio::awaitable<std::vector<std::string>> connection::list_objects(std::string prefix) {

@@ -200,6 +200,24 @@ std::string prometheus_text(const engine_snapshot& snap, const status_server_sta
   x.histogram("ftq_recovery_seconds", "Time from a failure to the next batch the operator delivered.",
               m.recovery_seconds);
 
+  if (snap.cluster) {
+    const cluster_view& c = *snap.cluster;
+    x.family("ftq_cluster_takeovers_total", "counter", "Queries this worker took over from a lapsed lease.");
+    x.sample("ftq_cluster_takeovers_total", c.takeovers);
+    x.family("ftq_cluster_leases_held", "gauge", "Query leases this worker holds now.");
+    x.sample("ftq_cluster_leases_held", c.leases_held);
+    x.family("ftq_cluster_fenced_commits_total", "counter",
+             "Commits (checkpoints or results) the shared store refused this worker: another owned the query.");
+    x.sample("ftq_cluster_fenced_commits_total", c.fenced_commits);
+    x.family("ftq_cluster_query_owned", "gauge",
+             "1 while the owner's lease on the query runs, 0 once it lapsed; one series per query with an owner.");
+    for (const cluster_query& q : c.queries) {
+      if (!q.owner.empty()) {
+        x.sample("ftq_cluster_query_owned", "query", q.id, "owner", q.owner, q.lease_current ? 1.0 : 0.0);
+      }
+    }
+  }
+
   x.family("ftq_status_requests_total", "counter", "Requests the status endpoint answered.");
   x.sample("ftq_status_requests_total", server.requests);
   x.family("ftq_status_bad_requests_total", "counter", "Requests the status endpoint answered with a 4xx status.");

@@ -14,7 +14,8 @@ namespace ftq::status {
 /// The Content-Type of what prometheus_text() returns.
 inline constexpr const char* prometheus_content_type = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Uses snap.metrics, snap.engine and snap.queries (the running ones' progress).
+/// Uses snap.metrics, snap.engine, snap.queries (the running ones' progress) and, when present,
+/// snap.cluster (the ftq_cluster_* families appear only then).
 std::string prometheus_text(const engine_snapshot& snap, const status_server_stats& server);
 
 }  // namespace ftq::status

@@ -41,6 +41,7 @@ enum class route_kind : std::uint8_t {
   failures,
   checkpoints,
   metrics,
+  cluster,
   cancel,
   checkpoint,
   unknown,
@@ -71,6 +72,9 @@ route match(std::string_view path) {
   }
   if (path == "/metrics") {
     return {route_kind::metrics, {}};
+  }
+  if (path == "/cluster") {
+    return {route_kind::cluster, {}};
   }
   constexpr std::string_view queries = "/queries/";
   if (!path.starts_with(queries)) {
@@ -358,6 +362,13 @@ reply dispatch(const request& req, const engine_snapshot& snap, const handler_co
       return {checkpoints(t, snap), {}};
     case route_kind::metrics:
       return {make(http::status::ok, prometheus_text(snap, server), prometheus_content_type), {}};
+    case route_kind::cluster:
+      if (!snap.cluster) {
+        return {fail(http::status::not_found,
+                     "no cluster view: this engine is not a worker sharing a checkpoint store (ftq worker)"),
+                {}};
+      }
+      return {make(http::status::ok, cluster_json(*snap.cluster), json_type), {}};
     case route_kind::cancel:
     case route_kind::checkpoint:
       return act(req, t, r, snap, config);
@@ -404,6 +415,8 @@ snapshot_parts parts_for(const request& req) {
   const route r = match(path_of(req));
   switch (r.kind) {
     case route_kind::status:
+      return snapshot_parts::queries | snapshot_parts::operators | snapshot_parts::checkpoints |
+             snapshot_parts::cluster;
     case route_kind::query:
       return snapshot_parts::queries | snapshot_parts::operators | snapshot_parts::checkpoints;
     case route_kind::failures:
@@ -411,7 +424,9 @@ snapshot_parts parts_for(const request& req) {
     case route_kind::checkpoints:
       return snapshot_parts::queries | snapshot_parts::checkpoints;
     case route_kind::metrics:
-      return snapshot_parts::queries | snapshot_parts::metrics;
+      return snapshot_parts::queries | snapshot_parts::metrics | snapshot_parts::cluster;
+    case route_kind::cluster:
+      return snapshot_parts::cluster;
     case route_kind::cancel:
     case route_kind::checkpoint:
       return req.method() == http::verb::post ? snapshot_parts::queries : snapshot_parts::engine;

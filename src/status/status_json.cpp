@@ -1,6 +1,7 @@
 #include "status/status_json.hpp"
 
 #include <algorithm>
+#include <ctime>
 
 #include <ftq/engine.hpp>
 #include <ftq/failure_detector.hpp>
@@ -30,6 +31,101 @@ void seconds(json_writer& w, std::chrono::nanoseconds d) {
 void age_seconds(json_writer& w, time_point then, time_point now) {
   seconds(w,
           then > now ? std::chrono::nanoseconds(0) : std::chrono::duration_cast<std::chrono::nanoseconds>(now - then));
+}
+
+// "2025-11-26T05:16:40.123Z": UTC, millisecond precision, as `ftq status --json` prints times.
+void iso_time(json_writer& w, time_point t) {
+  const std::int64_t ms = unix_ms(t);
+  std::int64_t secs = ms / 1000;
+  std::int64_t frac = ms % 1000;
+  if (frac < 0) {
+    frac += 1000;
+    --secs;
+  }
+  const std::time_t tt = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  char buf[48];
+  if (gmtime_r(&tt, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    w.null();
+    return;
+  }
+  std::string text(buf);
+  const char digits[] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                         static_cast<char>('0' + frac % 10), 'Z'};
+  text.append(digits, sizeof digits);
+  w.string(text);
+}
+
+void write_cluster_query(json_writer& w, const cluster_query& q) {
+  w.begin_object();
+  w.key("id").string(q.id);
+  w.key("state").string(q.state);
+  w.key("owner").string(q.owner);
+  w.key("lease_until");
+  if (q.lease_until) {
+    iso_time(w, *q.lease_until);
+  } else {
+    w.null();
+  }
+  w.key("lease_current").boolean(q.lease_current);
+  w.key("last_epoch");
+  if (q.last_epoch) {
+    w.uint(*q.last_epoch);
+  } else {
+    w.null();
+  }
+  w.key("error").string(q.error);
+  w.key("result");
+  if (q.result) {
+    const cluster_result& r = *q.result;
+    w.begin_object();
+    w.key("sha256").string(r.sha256);
+    w.key("bytes").uint(r.bytes);
+    w.key("rows").uint(r.rows);
+    w.key("committed_by").string(r.committed_by);
+    iso_time(w.key("committed_at"), r.committed_at);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("history").begin_array();
+  for (const cluster_handover& h : q.history) {
+    w.begin_object();
+    iso_time(w.key("at"), h.at);
+    w.key("from").string(h.from);
+    w.key("to").string(h.to);
+    w.key("why").string(h.why);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
+void write_cluster_queries(json_writer& w, const cluster_view& c) {
+  w.key("queries").begin_array();
+  for (const cluster_query& q : c.queries) {
+    write_cluster_query(w, q);
+  }
+  w.end_array();
+}
+
+void write_cluster(json_writer& w, const cluster_view& c) {
+  w.begin_object();
+  w.key("worker").string(c.worker);
+  w.key("store").string(c.store);
+  w.key("takeovers").uint(c.takeovers);
+  w.key("leases_held").uint(c.leases_held);
+  w.key("fenced_commits").uint(c.fenced_commits);
+  write_cluster_queries(w, c);
+  w.end_object();
+}
+
+std::size_t cluster_size(const cluster_view& c) {
+  std::size_t size = 256;
+  for (const cluster_query& q : c.queries) {
+    size += 384 + 160 * q.history.size();
+  }
+  return size;
 }
 
 bool finished(const query_status& q) {
@@ -233,6 +329,9 @@ std::string status_json(const engine_snapshot& snap) {
   for (const query_status& q : snap.queries) {
     size += query_bytes + operator_bytes * q.operators.size();
   }
+  if (snap.cluster) {
+    size += cluster_size(*snap.cluster);
+  }
   json_writer w(size);
   w.begin_object();
   w.key("engine");
@@ -242,6 +341,27 @@ std::string status_json(const engine_snapshot& snap) {
     write_query(w, q, snap.engine.now);
   }
   w.end_array();
+  w.key("cluster");
+  if (snap.cluster) {
+    write_cluster(w, *snap.cluster);
+  } else {
+    w.null();
+  }
+  w.end_object();
+  return w.take();
+}
+
+std::string cluster_json(const cluster_view& c) {
+  json_writer w(cluster_size(c));
+  write_cluster(w, c);
+  return w.take();
+}
+
+std::string cluster_store_json(const cluster_view& c) {
+  json_writer w(cluster_size(c));
+  w.begin_object();
+  w.key("store").string(c.store);
+  write_cluster_queries(w, c);
   w.end_object();
   return w.take();
 }

@@ -1,7 +1,8 @@
 #pragma once
 /// Renders parts of an engine snapshot as the JSON bodies docs/status-endpoint.md specifies:
-/// /healthz, /status, one query, the failure history, the checkpoint lists, action and error
-/// bodies. Durations are seconds (double), timestamps unix ms, ages measured from the snapshot's
+/// /healthz, /status, one query, the failure history, the checkpoint lists, the cluster view,
+/// action and error bodies. Durations are seconds (double), timestamps unix ms (the cluster
+/// view's ISO 8601 UTC, as `ftq status --json` prints them), ages measured from the snapshot's
 /// own `engine.now` (never the clock), so the same snapshot always renders the same bytes.
 
 #include <chrono>
@@ -16,8 +17,18 @@
 namespace ftq::status {
 
 std::string healthz_json(const engine_status& engine);
-/// {"engine": ..., "queries": [...]} with every query and its operators.
+/// {"engine": ..., "queries": [...], "cluster": ...} with every query and its operators, and the
+/// cluster view (null without one).
 std::string status_json(const engine_snapshot& snap);
+/// The cluster view alone (/cluster, and /status's "cluster"): {"worker", "store", "takeovers",
+/// "leases_held", "fenced_commits", "queries": [{"id", "state", "owner", "lease_until" (ISO 8601
+/// UTC with ms, or null), "lease_current", "last_epoch" (or null), "error", "result" ({"sha256",
+/// "bytes", "rows", "committed_by", "committed_at"} or null), "history": [{"at", "from", "to",
+/// "why"}]}]}.
+std::string cluster_json(const cluster_view& c);
+/// {"store", "queries": [...]} with the queries exactly as cluster_json() writes them: the shape
+/// of `ftq status --json`.
+std::string cluster_store_json(const cluster_view& c);
 /// One element of /status's "queries".
 std::string query_json(const query_status& q, std::chrono::system_clock::time_point now);
 /// {"failures": [...], "total": total}: `records` are the ones to list (already filtered and

@@ -14,11 +14,15 @@ Checks: the page's source points nowhere outside its server, and GET / serves it
 polls) and its DOM must show every query of /status, in order, with the same state, rows, percent
 (to 0.1), failures, retries, restores, stalls, checkpoint (epoch, kind, sizes, an age that fits
 the time between the page's poll and ours, interval), failures over time as /failures has them,
-and per operator its state, rows in and out, failures, breaker and checkpoint; no error banner;
+and per operator its state, rows in and out, failures, breaker and checkpoint; with a cluster view
+in /status (the fake server's; ftq demo has none) a Cluster card with the worker, store, counters
+and per store query its state, owner, lease (left or lapsed), epoch, takeovers, error, result and
+every handover, and without one no Cluster card; no error banner;
 no request outside the server and no script error (from Chromium's network and console logs).
 The screenshot is a 1280x900 PNG. Against a server whose /status answers 500 the page shows its
 error banner and keeps polling. ftq demo exits 0 or 143 on SIGTERM."""
 import argparse
+import calendar
 import json
 import os
 import re
@@ -83,6 +87,7 @@ class Scope:
     def __init__(self):
         self.fields = {}
         self.operators = {}  # operator id -> Scope, in page order
+        self.handovers = {}  # a cluster query's: index -> Scope, in page order
         self.spark_rects = 0
 
 
@@ -94,6 +99,9 @@ class DomReader(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.engine = Scope()
         self.queries = {}  # id -> Scope, in page order
+        self.cluster = Scope()  # the Cluster card's own fields
+        self.cluster_hidden = None
+        self.cluster_queries = {}  # store query id -> Scope, in page order
         self.banner_hidden = None
         self.banner_text = []
         self.chart_rects = 0
@@ -110,6 +118,14 @@ class DomReader(HTMLParser):
             c["scope"] = c["query"]
         if "data-operator-id" in a and "query" in c:
             c["scope"] = c["query"].operators.setdefault(a["data-operator-id"], Scope())
+        if a.get("id") == "cluster":
+            self.cluster_hidden = "hidden" in a
+            c["scope"] = self.cluster
+        if "data-cluster-query-id" in a:
+            c["cquery"] = self.cluster_queries.setdefault(a["data-cluster-query-id"], Scope())
+            c["scope"] = c["cquery"]
+        if "data-handover" in a and "cquery" in c:
+            c["scope"] = c["cquery"].handovers.setdefault(a["data-handover"], Scope())
         if a.get("id") == "chart":
             c["region"] = "chart"
         if "spark" in (a.get("class") or "").split():
@@ -461,6 +477,120 @@ def check_dom(checks, dom, status, failures, t_load0, t_load1, t_status):
     else:
         checks.equal(d.chart_rects, 0, "bars in the failure chart without failures")
     checks.equal(any_failure, failures["total"] > 0, "some query counts failures / /failures has records")
+    check_cluster(checks, d, status, lag_lo, lag_hi)
+
+
+def shown_seconds(text):
+    """The seconds the page's fmtDur() text stands for, and its resolution."""
+    m = re.fullmatch(r"(\d+) ms", text)
+    if m:
+        return int(m.group(1)) / 1000, 0.001
+    m = re.fullmatch(r"(\d+\.\d) s", text)
+    if m:
+        return float(m.group(1)), 0.1
+    m = re.fullmatch(r"(\d+)m (\d\d)s", text)
+    if m:
+        return int(m.group(1)) * 60 + int(m.group(2)), 1.0
+    m = re.fullmatch(r"(\d+)h (\d\d)m", text)
+    if m:
+        return int(m.group(1)) * 3600 + int(m.group(2)) * 60, 60.0
+    return None, None
+
+
+def check_cluster(checks, d, status, lag_lo, lag_hi):
+    """The Cluster card shows /status' cluster view, or is hidden without one."""
+    c = status.get("cluster")
+    if c is None:
+        checks.that(d.cluster_hidden is True, "the Cluster card shows although /status has no cluster view")
+        checks.equal(list(d.cluster_queries), [], "cluster query rows without a cluster view")
+        return
+    checks.that(d.cluster_hidden is False, "the Cluster card is hidden although /status has a cluster view")
+    check_str(checks, d.cluster, "cluster_worker", c["worker"], "cluster")
+    check_str(checks, d.cluster, "cluster_store", c["store"], "cluster")
+    for name in ("takeovers", "leases_held", "fenced_commits"):
+        check_int(checks, d.cluster, "cluster_" + name, c[name], "cluster")
+    checks.equal(list(d.cluster_queries), [q["id"] for q in c["queries"]], "the cluster's query rows (ids, in order)")
+    now_ms = status["engine"]["now_unix_ms"]
+    for q in c["queries"]:
+        what = "cluster query %s" % q["id"]
+        s = d.cluster_queries.get(q["id"])
+        if s is None:
+            continue
+        check_str(checks, s, "id", q["id"], what)
+        check_str(checks, s, "state", q["state"], what)
+        owner = s.fields.get("owner")
+        checks.that(owner is not None and owner.value == q["owner"] and owner.text == (q["owner"] or "—"),
+                    "%s owner: the page shows %r (%r), /status has %r" %
+                    (what, owner.text if owner else None, owner.value if owner else None, q["owner"]))
+        lease = s.fields.get("lease")
+        if checks.that(lease is not None, what + ": no lease shown"):
+            checks.equal(lease.value, q["lease_until"] or "", what + " lease (data-value)")
+            if not q["lease_until"]:
+                checks.equal(lease.text, "—", what + " lease (never leased)")
+            elif not q["lease_current"]:
+                checks.equal(lease.text, "lapsed", what + " lease (lapsed)")
+            else:
+                left, res = shown_seconds(lease.text[:-len(" left")]) if lease.text.endswith(" left") else (None, None)
+                until_ms = calendar.timegm(time.strptime(q["lease_until"][:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + \
+                    int(q["lease_until"][20:23])
+                # The page computed it against the engine's clock at its poll, lag_lo..lag_hi s before ours.
+                lo = (until_ms - now_ms) / 1000 + lag_lo
+                hi = (until_ms - now_ms) / 1000 + lag_hi
+                checks.that(left is not None and lo - res - 0.5 <= left <= hi + 0.5,
+                            "%s lease: the page shows %r, /status says %.1f-%.1f s left" % (what, lease.text, lo, hi))
+        epoch = s.fields.get("epoch")
+        want_epoch = "" if q["last_epoch"] is None else str(q["last_epoch"])
+        checks.that(epoch is not None and epoch.value == want_epoch and
+                    (digits(epoch.text) == want_epoch if want_epoch else epoch.text == "—"),
+                    "%s epoch: the page shows %r, /status has %r" % (what, epoch.text if epoch else None, want_epoch))
+        takeovers = sum(1 for h in q["history"] if h["from"] and h["to"] and h["from"] != h["to"])
+        check_int(checks, s, "takeovers", takeovers, what)
+        if q["error"]:
+            check_str(checks, s, "error", q["error"], what)
+        else:
+            checks.that("error" not in s.fields, what + ": shows an error /status does not have")
+        r = q["result"]
+        if r:
+            check_int(checks, s, "result_rows", r["rows"], what)
+            check_int(checks, s, "result_bytes", r["bytes"], what)
+            check_str(checks, s, "result_committed_by", r["committed_by"], what)
+            sha = s.fields.get("result_sha256")
+            checks.that(sha is not None and sha.value == r["sha256"] and sha.text == r["sha256"][:12],
+                        "%s result sha256: %r, /status %r" % (what, sha.value if sha else None, r["sha256"]))
+        else:
+            checks.that("result_rows" not in s.fields, what + ": shows a result /status does not have")
+        checks.equal(list(s.handovers), [str(i) for i in range(len(q["history"]))], what + " handovers")
+        for i, h in enumerate(q["history"]):
+            hs = s.handovers.get(str(i))
+            if hs is None:
+                continue
+            hw = "%s handover %d" % (what, i)
+            for name in ("from", "to"):
+                f = hs.fields.get(name)
+                checks.that(f is not None and f.value == h[name] and f.text == (h[name] or "—"),
+                            "%s %s: the page shows %r (%r), /status has %r" %
+                            (hw, name, f.text if f else None, f.value if f else None, h[name]))
+            check_str(checks, hs, "why", h["why"], hw)
+            at = hs.fields.get("at")
+            checks.that(at is not None and at.value == h["at"] and re.fullmatch(r"\d\d:\d\d:\d\d", at.text),
+                        "%s at: the page shows %r (%r), /status has %r" %
+                        (hw, at.text if at else None, at.value if at else None, h["at"]))
+
+
+def check_no_cluster(checks, chromium):
+    """Against a server without a cluster view the page shows no Cluster card, and throws nothing."""
+    fake = fake_status_server.FakeServer(PAGE, scenario="no-cluster")
+    try:
+        dom, _, thrown = chromium.dump_dom_logged(fake.url)
+        status = get_json(fake.url + "status")
+    finally:
+        fake.close()
+    checks.that(status.get("cluster", "absent") is None, "the no-cluster fake serves a cluster view")
+    d = DomReader()
+    d.feed(dom)
+    check_cluster(checks, d, status, 0, 0)
+    checks.that(not thrown, "the page's script threw without a cluster view: %s" % "\n".join(thrown))
+    checks.that(len(d.queries) == len(status["queries"]), "without a cluster view the query cards are gone")
 
 
 def check_png(checks, path):
@@ -565,6 +695,7 @@ def main():
         check_png(checks, a.screenshot)
 
         check_banner(checks, chromium)
+        check_no_cluster(checks, chromium)
         check_detectors_can_fail(checks, chromium)
 
         if demo is not None:

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """A stand-in for ftq's status endpoint: serves the dashboard page and /status, /failures in the
-form docs/status-endpoint.md gives, from five simulated queries (no engine).
+form docs/status-endpoint.md gives, from five simulated queries (no engine), with the cluster view
+of a worker sharing a checkpoint store (so the dashboard's Cluster card shows).
 
-  fake_status_server.py PAGE [--port 0] [--scenario live|finished|broken] [--speed X]
+  fake_status_server.py PAGE [--port 0] [--scenario live|finished|broken|no-cluster] [--speed X]
 
 live: the queries progress over about 40 s (divided by --speed) with failures along the way and
 finish (topk without checkpoints, distinct failing at 90%, so that the page's forms for a null
-checkpoint and a failed query are shown too); finished: as live once every query is done; broken: /status and /failures answer 500
+checkpoint and a failed query are shown too); finished: as live once every query is done; broken: /status and /failures answer 500;
+no-cluster: as finished without a cluster view ("cluster": null, /cluster 404)
 (the dashboard must show its error banner). Prints `status: http://127.0.0.1:PORT/` on stderr
 once listening, as `ftq demo --status` does. dashboard_test.py uses it for the error banner and
 for its own self-test (--fake)."""
@@ -133,6 +135,45 @@ class Simulation:
                        "uptime_s": round(now - self.started_ms / 1000, 3), "concurrency": 1, "batch_rows": 4096,
                        "queries_running": len(running)},
             "queries": running + finished,
+            "cluster": self.cluster(),
+        }
+
+    def cluster(self):
+        """Fixed times (relative to the start), so that two answers agree: q1's lease runs for an
+        hour, distinct's lapsed when worker-c died and worker-a took it over."""
+        if self.scenario == "no-cluster":
+            return None
+
+        def iso(t):
+            ms = int(round(t * 1000))
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+        t = self.t0
+        return {
+            "worker": "worker-a", "store": "rados://ftq/jobs", "takeovers": 2, "leases_held": 1, "fenced_commits": 1,
+            "queries": [
+                {"id": "q1-jobs", "state": "running", "owner": "worker-a", "lease_until": iso(t + 3600.25),
+                 "lease_current": True, "last_epoch": 7, "error": "", "result": None,
+                 "history": [{"at": iso(t + 0.5), "from": "", "to": "worker-b", "why": "first owner"},
+                             {"at": iso(t + 4.125), "from": "worker-b", "to": "worker-a",
+                              "why": "took over: lease of worker-b lapsed"}]},
+                {"id": "q6-jobs", "state": "succeeded", "owner": "worker-b", "lease_until": iso(t + 9.0),
+                 "lease_current": False, "last_epoch": 3, "error": "",
+                 "result": {"sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "bytes": 120,
+                            "rows": 4, "committed_by": "worker-b", "committed_at": iso(t + 8.5)},
+                 "history": [{"at": iso(t + 0.25), "from": "", "to": "worker-b", "why": "first owner"},
+                             {"at": iso(t + 8.5), "from": "worker-b", "to": "", "why": "succeeded"}]},
+                {"id": "join-jobs", "state": "queued", "owner": "", "lease_until": None, "lease_current": False,
+                 "last_epoch": None, "error": "", "result": None, "history": []},
+                {"id": "distinct-jobs", "state": "failed", "owner": "worker-a", "lease_until": iso(t + 12.0),
+                 "lease_current": False, "last_epoch": 0,
+                 "error": "operator 1 (distinct): out of memory: retries exhausted after 5 attempts", "result": None,
+                 "history": [{"at": iso(t + 1.0), "from": "", "to": "worker-c", "why": "first owner"},
+                             {"at": iso(t + 6.75), "from": "worker-c", "to": "worker-a",
+                              "why": "took over: lease of worker-c lapsed"},
+                             {"at": iso(t + 11.0), "from": "worker-a", "to": "",
+                              "why": "failed: operator 1 (distinct): out of memory"}]},
+            ],
         }
 
     def failures(self, limit):
@@ -177,7 +218,7 @@ def make_handler(page_path, sim, log):
             if url.path == "/":
                 with open(page_path, "rb") as f:
                     self.send(200, f.read(), "text/html; charset=utf-8")
-            elif sim.scenario == "broken" and url.path in ("/status", "/failures"):
+            elif sim.scenario == "broken" and url.path in ("/status", "/failures", "/cluster"):
                 self.error(500, "the engine is gone (fake_status_server --scenario broken)")
             elif url.path == "/status":
                 self.send(200, json.dumps(sim.status()), "application/json")
@@ -187,6 +228,11 @@ def make_handler(page_path, sim, log):
                 except ValueError:
                     return self.error(400, "bad limit")
                 self.send(200, json.dumps(sim.failures(limit)), "application/json")
+            elif url.path == "/cluster":
+                view = sim.cluster()
+                if view is None:
+                    return self.error(404, "no cluster view: this engine is not a worker sharing a checkpoint store")
+                self.send(200, json.dumps(view), "application/json")
             elif url.path == "/healthz":
                 self.send(200, json.dumps({"status": "ok", "version": "0.1.0", "uptime_s": 1.0}), "application/json")
             else:
@@ -216,7 +262,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("page")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--scenario", choices=["live", "finished", "broken"], default="live")
+    ap.add_argument("--scenario", choices=["live", "finished", "broken", "no-cluster"], default="live")
     ap.add_argument("--speed", type=float, default=1.0)
     a = ap.parse_args()
     sim = Simulation(a.scenario, a.speed)

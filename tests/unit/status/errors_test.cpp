@@ -62,7 +62,8 @@ TEST_CASE("unknown paths are 404 with a JSON error; paths match exactly") {
 TEST_CASE("known paths with the wrong method are 405 with Allow") {
   for (const auto method :
        {http::verb::post, http::verb::put, http::verb::delete_, http::verb::options, http::verb::patch}) {
-    for (const char* path : {"/", "/healthz", "/status", "/metrics", "/failures", "/checkpoints", "/queries/3"}) {
+    for (const char* path :
+         {"/", "/healthz", "/status", "/metrics", "/failures", "/checkpoints", "/cluster", "/queries/3"}) {
       CAPTURE(path);
       const auto res = answer(make_request(method, path));
       check_error_body(res, 405);

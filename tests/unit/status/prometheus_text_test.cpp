@@ -389,3 +389,52 @@ TEST_CASE("prometheus: an empty snapshot still lists every family with zeros") {
   CHECK(count_of(ex, "ftq_query_progress_ratio") == 0);
   CHECK(value(ex, "ftq_uptime_seconds") == 0);
 }
+
+TEST_CASE("prometheus: a cluster view adds the ftq_cluster_ families") {
+  ftq::engine_snapshot s = sample_snapshot();
+  s.cluster = sample_cluster();
+  const std::string text = ftq::status::prometheus_text(s, server_stats);
+  exposition ex;
+  REQUIRE_NOTHROW(ex = parse(text));
+  CHECK(ex.types.size() == 24);
+  CHECK(ex.types.at("ftq_cluster_takeovers_total") == "counter");
+  CHECK(ex.types.at("ftq_cluster_fenced_commits_total") == "counter");
+  CHECK(ex.types.at("ftq_cluster_leases_held") == "gauge");
+  CHECK(ex.types.at("ftq_cluster_query_owned") == "gauge");
+  for (const char* name : {"ftq_cluster_takeovers_total", "ftq_cluster_fenced_commits_total", "ftq_cluster_leases_held",
+                           "ftq_cluster_query_owned"}) {
+    CAPTURE(name);
+    CHECK(ex.helps.contains(name));
+  }
+  CHECK(value(ex, "ftq_cluster_takeovers_total") == 2);
+  CHECK(value(ex, "ftq_cluster_leases_held") == 1);
+  CHECK(value(ex, "ftq_cluster_fenced_commits_total") == 1);
+  // One series per query with an owner: 1 while the owner's lease runs; the queued query that
+  // was never owned has none.
+  CHECK(count_of(ex, "ftq_cluster_query_owned") == 3);
+  CHECK(value(ex, "ftq_cluster_query_owned", {{"query", "q1-jobs"}, {"owner", "worker-a"}}) == 1);
+  CHECK(value(ex, "ftq_cluster_query_owned", {{"query", "q6-jobs"}, {"owner", "worker-b"}}) == 0);
+  CHECK(value(ex, "ftq_cluster_query_owned", {{"query", "bad-jobs"}, {"owner", "worker-c"}}) == 0);
+  CHECK_FALSE(value(ex, "ftq_cluster_query_owned", {{"query", "join-jobs"}, {"owner", ""}}).has_value());
+  CHECK(text.find("ftq_cluster_query_owned{query=\"q1-jobs\",owner=\"worker-a\"} 1\n") != std::string::npos);
+  CHECK(text.find("ftq_cluster_takeovers_total 2\n") != std::string::npos);
+}
+
+TEST_CASE("prometheus: without a cluster view there is no ftq_cluster_ family") {
+  const std::string text = ftq::status::prometheus_text(sample_snapshot(), server_stats);
+  CHECK(text.find("ftq_cluster_") == std::string::npos);
+  ftq::engine_snapshot s = sample_snapshot();
+  s.cluster = ftq::cluster_view{};
+  const exposition ex = parse(ftq::status::prometheus_text(s, server_stats));
+  CHECK(value(ex, "ftq_cluster_leases_held") == 0);
+  CHECK(count_of(ex, "ftq_cluster_query_owned") == 0);
+  CHECK(ex.types.contains("ftq_cluster_query_owned"));  // the family is declared even when empty
+}
+
+TEST_CASE("prometheus: cluster label values are escaped") {
+  ftq::engine_snapshot s = sample_snapshot();
+  s.cluster = sample_cluster();
+  s.cluster->queries[0].owner = "host \"a\"\\";
+  const exposition ex = parse(ftq::status::prometheus_text(s, server_stats));
+  CHECK(value(ex, "ftq_cluster_query_owned", {{"query", "q1-jobs"}, {"owner", "host \"a\"\\"}}) == 1);
+}

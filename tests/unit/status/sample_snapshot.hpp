@@ -15,7 +15,7 @@ namespace ftq::test {
 using std::chrono::milliseconds;
 using sys_time = std::chrono::system_clock::time_point;
 
-// 2025-11-26T05:16:40Z: the engine started here; every time below is an offset from it.
+// 2025-11-26T04:56:40Z: the engine started here; every time below is an offset from it.
 inline constexpr std::int64_t sample_start_ms = 1764133000000;
 inline sys_time at_ms(std::int64_t offset_ms) { return sys_time(milliseconds(sample_start_ms + offset_ms)); }
 
@@ -226,6 +226,66 @@ inline engine_snapshot sample_snapshot() {
   m.checkpoint_stored_bytes_per_commit = sample_histogram({1024, 65536, 1048576}, {1, 4, 0, 0}, 80058);
   m.recovery_seconds = sample_histogram({0.01, 0.1, 1, 10}, {0, 1, 2, 0, 1}, 12.5);
   return s;
+}
+
+inline cluster_handover sample_handover(std::int64_t offset_ms, std::string from, std::string to, std::string why) {
+  return cluster_handover{at_ms(offset_ms), std::move(from), std::move(to), std::move(why)};
+}
+
+// The view of worker "worker-a" on rados://ftq/jobs (2 takeovers, 1 lease held, 1 fenced commit):
+//   q1-jobs   running, owned by worker-a until start + 14.5 s (current), epoch 7; first owned by
+//             worker-b at 2 s, taken over by worker-a at 3.25 s when worker-b's lease lapsed
+//   q6-jobs   succeeded: the result (rows 4, 120 bytes) committed by worker-b at 9.001 s; the
+//             lease lapsed at 9 s
+//   join-jobs queued, never owned (no lease, no epoch, no history)
+//   bad-jobs  failed, "operator 1 (filter) failed", owner worker-c whose lease lapsed at 5 s, epoch 0
+inline cluster_view sample_cluster() {
+  cluster_view c;
+  c.worker = "worker-a";
+  c.store = "rados://ftq/jobs";
+  c.takeovers = 2;
+  c.leases_held = 1;
+  c.fenced_commits = 1;
+
+  cluster_query q1;
+  q1.id = "q1-jobs";
+  q1.state = "running";
+  q1.owner = "worker-a";
+  q1.lease_until = at_ms(14500);
+  q1.lease_current = true;
+  q1.last_epoch = 7;
+  q1.history.push_back(sample_handover(2000, "", "worker-b", "first owner"));
+  q1.history.push_back(sample_handover(3250, "worker-b", "worker-a", "took over: lease of worker-b lapsed"));
+  c.queries.push_back(q1);
+
+  cluster_query q6;
+  q6.id = "q6-jobs";
+  q6.state = "succeeded";
+  q6.owner = "worker-b";
+  q6.lease_until = at_ms(9000);
+  q6.last_epoch = 3;
+  q6.result = cluster_result{
+      .sha256 = std::string(64, 'a'), .bytes = 120, .rows = 4, .committed_by = "worker-b", .committed_at = at_ms(9001)};
+  q6.history.push_back(sample_handover(100, "", "worker-b", "first owner"));
+  q6.history.push_back(sample_handover(9001, "worker-b", "", "succeeded"));
+  c.queries.push_back(q6);
+
+  cluster_query join;
+  join.id = "join-jobs";
+  join.state = "queued";
+  c.queries.push_back(join);
+
+  cluster_query bad;
+  bad.id = "bad-jobs";
+  bad.state = "failed";
+  bad.owner = "worker-c";
+  bad.lease_until = at_ms(5000);
+  bad.last_epoch = 0;
+  bad.error = "operator 1 (filter) failed: \"boom\"";
+  bad.history.push_back(sample_handover(1000, "", "worker-c", "first owner"));
+  bad.history.push_back(sample_handover(4000, "worker-c", "", "failed: operator 1 (filter) failed"));
+  c.queries.push_back(bad);
+  return c;
 }
 
 // `queries` running queries of `operators` operators each with 32 checkpoints, and `failures`

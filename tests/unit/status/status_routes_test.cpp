@@ -384,10 +384,13 @@ TEST_CASE("parts_for asks for what each route renders and no more") {
   CHECK(has(status, snapshot_parts::checkpoints));
   CHECK_FALSE(has(status, snapshot_parts::failures));
   CHECK_FALSE(has(status, snapshot_parts::metrics));
-  CHECK(parts_for(get("/queries/3")) == status);
+  CHECK(has(status, snapshot_parts::cluster));
+  CHECK(parts_for(get("/queries/3")) ==
+        (snapshot_parts::queries | snapshot_parts::operators | snapshot_parts::checkpoints));
   CHECK(parts_for(get("/failures?limit=3")) == (snapshot_parts::queries | snapshot_parts::failures));
   CHECK(parts_for(get("/checkpoints")) == (snapshot_parts::queries | snapshot_parts::checkpoints));
-  CHECK(parts_for(get("/metrics")) == (snapshot_parts::queries | snapshot_parts::metrics));
+  CHECK(parts_for(get("/metrics")) == (snapshot_parts::queries | snapshot_parts::metrics | snapshot_parts::cluster));
+  CHECK(parts_for(get("/cluster")) == snapshot_parts::cluster);
   CHECK(parts_for(post("/queries/3/cancel", "t")) == snapshot_parts::queries);
   CHECK(parts_for(post("/queries/3/checkpoint", "t")) == snapshot_parts::queries);
   CHECK(parts_for(get("/queries/3/cancel")) == snapshot_parts::engine);
@@ -395,10 +398,12 @@ TEST_CASE("parts_for asks for what each route renders and no more") {
 
 TEST_CASE("every route renders from an empty snapshot") {
   const ftq::engine_snapshot empty;
-  for (const char* path : {"/", "/healthz", "/status", "/failures", "/checkpoints", "/metrics", "/queries/1"}) {
+  for (const char* path :
+       {"/", "/healthz", "/status", "/failures", "/checkpoints", "/metrics", "/queries/1", "/cluster"}) {
     CAPTURE(path);
     const auto res = handle(get(path), empty, {}).res;
-    CHECK(res.result_int() == (std::string_view(path) == "/queries/1" ? 404 : 200));
+    const std::string_view p(path);
+    CHECK(res.result_int() == (p == "/queries/1" || p == "/cluster" ? 404 : 200));
   }
   CHECK(json_of(handle(get("/status"), empty, {}).res).at("queries").as_array().empty());
 }
