@@ -1,5 +1,6 @@
 // ftq: the command-line front end. Dispatches to one subcommand; see `ftq --help`.
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -34,6 +35,9 @@ constexpr const char* usage_text =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // librados writes to its admin socket with write(2): a peer that went away must be an EPIPE it
+  // handles, not a signal that kills a worker holding leases (Ceph's own daemons ignore it too).
+  std::signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     std::fputs(usage_text, stderr);
     return ftq::cli::exit_usage;

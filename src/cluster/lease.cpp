@@ -15,6 +15,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -382,8 +383,10 @@ asio::awaitable<std::shared_ptr<lease>> lease::try_acquire(std::shared_ptr<io::r
     owner_until = system_clock::time_point(std::chrono::milliseconds(*ms));
   }
   const bool takeover = !owner.empty() && owner != worker_id;
+  const bool released = !owner.empty() && attr(attrs, layout::released_attr) == owner;
   const std::string why = owner.empty()        ? std::string("first owner")
                           : owner == worker_id ? std::string("re-acquired by the same worker")
+                          : released           ? "took over: " + owner + " released it"
                                                : "took over: lease of " + owner + " lapsed";
   const std::string description = "ftq worker " + worker_id;
 
@@ -397,6 +400,7 @@ asio::awaitable<std::shared_ptr<lease>> lease::try_acquire(std::shared_ptr<io::r
     rados::lock_ops::lock(op, layout::lease_lock, worker_id, description, options.duration, flags);
     op.cmpxattr(layout::version_attr, LIBRADOS_CMPXATTR_OP_EQ, bl_of(version_text));
     op.setxattr(layout::owner_attr, bl_of(worker_id));
+    op.setxattr(layout::released_attr, bl_of(""));
     op.setxattr(layout::lease_until_attr, bl_of(std::to_string(unix_ms(taken + options.duration))));
     op.setxattr(layout::version_attr, bl_of(std::to_string(version + 1)));
     std::map<std::string, librados::bufferlist> entry;
@@ -418,11 +422,10 @@ asio::awaitable<std::shared_ptr<lease>> lease::try_acquire(std::shared_ptr<io::r
   store->adopt(dir, worker_id, version + 1);
 
   auto s = std::make_shared<state>();
-  // The caller's executor, not a strand of it: rados::connection::operate passes a temporary
-  // lambda holding the executor inside a co_await, which GCC 12 destroys twice; harmless for an
-  // io_context's executor, a use after free for a strand's (reference-counted) one.
+  // A strand of the caller's executor: renewals, release and on_lost never run concurrently, even
+  // when the caller's io_context runs on several threads.
   const asio::any_io_executor caller = co_await asio::this_coro::executor;
-  s->executor = caller;
+  s->executor = asio::make_strand(caller);
   s->store = std::move(store);
   s->connection = std::move(conn);
   s->dir = std::move(dir);
@@ -463,11 +466,35 @@ asio::awaitable<void> lease::release() {
   }
   s->cancel_timer();
   if (was_held) {
-    librados::ObjectWriteOperation op;
-    rados::lock_ops::unlock(op, layout::lease_lock, s->worker_id);
-    op.setxattr(layout::lease_until_attr, bl_of(std::to_string(unix_ms(system_clock::now()))));
-    // Best effort: a lease that lapsed meanwhile needs no unlock, and one we cannot reach lapses.
-    [[maybe_unused]] const int ignored = co_await s->connection->operate(s->oid, op);
+    // Recorded in the history and fenced like any manifest change, so only the holder can say it
+    // released; the next owner's handover then reads "released it" rather than "lapsed".
+    const system_clock::time_point now = system_clock::now();
+    bool recorded = false;
+    if (const std::optional<std::uint64_t> version = s->store->expected_version(s->dir)) {
+      const std::string entry = history_json(now, s->worker_id, "", "released");
+      const std::string key = history_key(*version + 1);
+      auto steps = [&](librados::ObjectWriteOperation& op) {
+        rados::lock_ops::unlock(op, layout::lease_lock, s->worker_id);
+        op.setxattr(layout::lease_until_attr, bl_of(std::to_string(unix_ms(now))));
+        op.setxattr(layout::released_attr, bl_of(s->worker_id));
+        std::map<std::string, librados::bufferlist> history;
+        history[key] = bl_of(entry);
+        op.omap_set(history);
+      };
+      try {
+        co_await s->store->update_manifest(s->dir, steps);
+        recorded = true;
+      } catch (const std::exception&) {
+        // Lost or unreachable: fall back to a bare unlock below.
+      }
+    }
+    if (!recorded) {
+      librados::ObjectWriteOperation op;
+      rados::lock_ops::unlock(op, layout::lease_lock, s->worker_id);
+      op.setxattr(layout::lease_until_attr, bl_of(std::to_string(unix_ms(now))));
+      // Best effort: a lease that lapsed meanwhile needs no unlock, and one we cannot reach lapses.
+      [[maybe_unused]] const int ignored = co_await s->connection->operate(s->oid, op);
+    }
   }
   s->store->disown(s->dir);
 }

@@ -10,6 +10,7 @@
 ///                             ownership or state (a commit's compare-and-set reads it)
 ///     xattr ftq.owner         the lease holder's worker id (empty: never owned)
 ///     xattr ftq.lease_until   unix ms the current lease runs to (status only; RADOS decides)
+///     xattr ftq.released_by   the holder that released its lease on purpose ("" once taken again)
 ///     xattr ftq.state         "", "queued", "running", "succeeded", "failed"
 ///     xattr ftq.result        JSON of the committed result (job_registry), once succeeded
 ///     omap  f/<file name>     one committed checkpoint file: "<unique> <bytes> <chunks>"
@@ -35,6 +36,7 @@ inline constexpr const char* version_attr = "ftq.version";
 inline constexpr const char* owner_attr = "ftq.owner";
 inline constexpr const char* lease_until_attr = "ftq.lease_until";
 inline constexpr const char* state_attr = "ftq.state";
+inline constexpr const char* released_attr = "ftq.released_by";
 inline constexpr const char* result_attr = "ftq.result";
 inline constexpr const char* lease_lock = "ftq.lease";
 

@@ -27,8 +27,14 @@ plan streaming_plan();
 std::string render(const query_result& r);
 
 /// Checkpoint options for tests: no key from the environment, backend chosen as in production.
+/// With FTQ_TEST_RADOS=rados://POOL set (and CEPH_CONF), the store is instead a RADOS prefix of
+/// its own for `dir` (the same one for every call with the same `dir` in this process, another
+/// one in every other process), over one connection the whole process shares; `dir` itself then
+/// stays unused.
 checkpoint_options checkpoint_options_for(const std::filesystem::path& dir);
-/// Regular files under `dir`, recursively (0 if it does not exist).
+/// Regular files under `dir`, recursively (0 if it does not exist). For a `dir` (or a path under
+/// one) that checkpoint_options_for() put on RADOS: the checkpoint files of its prefix (manifest
+/// entries), plus one per file a crashed writer left (unreferenced chunks).
 std::size_t files_in(const std::filesystem::path& dir);
 
 }  // namespace ftq::test

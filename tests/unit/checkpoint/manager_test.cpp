@@ -11,6 +11,7 @@
 #include "checkpoint/manager_impl.hpp"
 #include "checkpoint/query_checkpoints.hpp"
 #include "io/file_store.hpp"
+#include "support/checkpoint_store_fixture.hpp"
 #include "support/crash_simulator.hpp"
 #include "support/fault_schedule.hpp"
 #include "support/run_coro.hpp"
@@ -21,6 +22,7 @@ namespace {
 
 using ftq::checkpoint::query_checkpoints;
 using ftq::checkpoint::state_ref;
+using ftq::test::checkpoint_store_fixture;
 using ftq::test::run_coro_on;
 using ftq::test::vector_state;
 namespace asio = boost::asio;
@@ -38,13 +40,18 @@ struct two_states {
   std::vector<state_ref> refs() { return {{0, &a}, {1, &b}}; }
 };
 
-/// Backends this machine can run: threads always, io_uring when the probe passes.
-std::vector<std::string> backends() {
-  std::vector<std::string> out{"threads"};
-  if (ftq::io::probe_io_uring().empty()) {
-    out.push_back("uring");
-  } else {
-    MESSAGE("io_uring unavailable here: " << ftq::io::probe_io_uring());
+/// Stores this machine can run: threads always, io_uring when the probe passes, RADOS when
+/// FTQ_TEST_RADOS names a cluster (tests/rados/with-cluster.sh).
+std::vector<std::string> store_kinds() { return ftq::test::checkpoint_store_kinds(); }
+
+/// Local directory stores only (io_uring when the probe passes), for the tests that are about a
+/// local file system.
+std::vector<std::string> local_kinds() {
+  std::vector<std::string> out;
+  for (auto& k : store_kinds()) {
+    if (k != "rados") {
+      out.push_back(k);
+    }
   }
   return out;
 }
@@ -70,16 +77,6 @@ std::pair<two_states, ftq::checkpoint::restore_report> restore_fresh(asio::io_co
     });
   });
   return {std::move(*restored), std::move(report)};
-}
-
-void flip_byte(const std::filesystem::path& p, std::size_t offset) {
-  std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(static_cast<std::streamoff>(offset));
-  char c = 0;
-  f.read(&c, 1);
-  c = static_cast<char>(c ^ 0x10);
-  f.seekp(static_cast<std::streamoff>(offset));
-  f.write(&c, 1);
 }
 
 /// Commits `s` once as query `id` of plan `seed` through `m`.
@@ -122,29 +119,19 @@ void write_key(const std::filesystem::path& path, char digit) {
   ::chmod(path.c_str(), 0600);
 }
 
-std::vector<std::uint64_t> epochs_on_disk(const std::filesystem::path& dir) {
-  std::vector<std::uint64_t> out;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    auto epoch = ftq::checkpoint::parse_file_name(e.path().filename().string());
-    REQUIRE_MESSAGE(epoch.has_value(), "unexpected file " << e.path());
-    out.push_back(*epoch);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, encrypted or not") {
-  for (const auto& backend : backends()) {
+  for (const auto& kind : store_kinds()) {
     for (auto codec :
          {ftq::checkpoint_compression::none, ftq::checkpoint_compression::lz4, ftq::checkpoint_compression::zstd}) {
       for (bool encrypted : {false, true}) {
-        CAPTURE(backend);
+        CAPTURE(kind);
         CAPTURE(static_cast<int>(codec));
         CAPTURE(encrypted);
-        ftq::test::temp_dir tmp;
-        auto o = options_for(tmp / "ck", backend);
+        checkpoint_store_fixture store(kind);
+        const auto& tmp = store.tmp();
+        auto o = store.options();
         o.compression = codec;
         if (encrypted) {
           write_key(tmp / "key", 'a');
@@ -153,7 +140,7 @@ TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, 
         asio::io_context io;
         ftq::checkpoint_manager m(io.get_executor(), o);
         CHECK(m.encrypts() == encrypted);
-        CHECK(m.backend() == (backend == "uring" ? "io_uring" : "threads"));
+        CHECK(m.backend() == store.backend_name());
         two_states s;
         for (int i = 0; i < 1000; ++i) {
           s.a.append(i * 3);
@@ -164,7 +151,11 @@ TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, 
         CHECK_FALSE(report.info.delta);
         CHECK(report.info.encrypted == encrypted);
         CHECK(report.info.raw_bytes > 8000);
-        CHECK(std::filesystem::file_size(report.info.path) == report.info.stored_bytes);
+        CHECK(report.info.path == store.query_dir("q1") / "0000000000000001.ckpt");
+        CHECK(store.bytes(io, m, report.info.path).size() == report.info.stored_bytes);
+        if (!store.on_rados()) {
+          CHECK(std::filesystem::file_size(report.info.path) == report.info.stored_bytes);
+        }
         auto [restored, r] = restore_fresh(io, m, "q1", hash_of(1));
         REQUIRE(r.restored.has_value());
         CHECK(r.restored->epoch == 1);
@@ -176,6 +167,7 @@ TEST_CASE("a committed checkpoint restores exactly, on every backend and codec, 
   }
 }
 
+// Local only: file modes belong to a local file system (a RADOS pool's access is its cluster's).
 TEST_CASE("checkpoint files are created 0600 in directories 0700") {
   ftq::test::temp_dir tmp;
   asio::io_context io;
@@ -197,255 +189,318 @@ TEST_CASE("checkpoint files are created 0600 in directories 0700") {
 }
 
 TEST_CASE("deltas chain to a full checkpoint and restore replays base plus deltas") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  auto o = options_for(tmp / "ck", "threads");
-  o.keep = 1;
-  o.max_deltas = 3;
-  o.max_chain_ratio = 100.0;
-  ftq::checkpoint_manager m(io.get_executor(), o);
-  two_states s;
-  for (int i = 0; i < 10000; ++i) {
-    s.a.append(i);
-  }
-  std::vector<ftq::checkpoint::commit_report> reports;
-  std::vector<std::int64_t> at_last_commit;
-  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-    query_checkpoints q(m, "q", hash_of(2));
-    for (int round = 0; round < 6; ++round) {
-      reports.push_back(co_await q.commit(s.refs()));
-      at_last_commit = s.a.values;
-      s.a.set(static_cast<std::size_t>(round) * 100, -round - 1);  // changes an old entry
-      s.a.append(100000 + round);                                  // and adds one
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    auto o = store.options();
+    o.keep = 1;
+    o.max_deltas = 3;
+    o.max_chain_ratio = 100.0;
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    for (int i = 0; i < 10000; ++i) {
+      s.a.append(i);
     }
-  });
-  // Epoch 1 full, 2-4 deltas (max_deltas 3), 5 full again, 6 delta.
-  REQUIRE(reports.size() == 6);
-  CHECK_FALSE(reports[0].info.delta);
-  CHECK(reports[1].info.delta);
-  CHECK(reports[3].info.delta);
-  CHECK(reports[3].info.parent_epoch == 3);
-  CHECK(reports[3].info.base_epoch == 1);
-  CHECK_FALSE(reports[4].info.delta);
-  CHECK(reports[5].info.delta);
-  // A delta of one change and one append is a tiny fraction of the full 80 KB state.
-  CHECK(reports[1].info.raw_bytes * 50 < reports[0].info.raw_bytes);
-  // keep = 1: only epoch 6's chain (5 full, 6 delta) remains.
-  CHECK(epochs_on_disk(tmp / "ck" / "q") == std::vector<std::uint64_t>{5, 6});
-  auto [restored, r] = restore_fresh(io, m, "q", hash_of(2));
-  REQUIRE(r.restored.has_value());
-  CHECK(r.restored->epoch == 6);
-  CHECK(restored.a.values == at_last_commit);
+    std::vector<ftq::checkpoint::commit_report> reports;
+    std::vector<std::int64_t> at_last_commit;
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(2));
+      for (int round = 0; round < 6; ++round) {
+        reports.push_back(co_await q.commit(s.refs()));
+        at_last_commit = s.a.values;
+        s.a.set(static_cast<std::size_t>(round) * 100, -round - 1);  // changes an old entry
+        s.a.append(100000 + round);                                  // and adds one
+      }
+    });
+    // Epoch 1 full, 2-4 deltas (max_deltas 3), 5 full again, 6 delta.
+    REQUIRE(reports.size() == 6);
+    CHECK_FALSE(reports[0].info.delta);
+    CHECK(reports[1].info.delta);
+    CHECK(reports[3].info.delta);
+    CHECK(reports[3].info.parent_epoch == 3);
+    CHECK(reports[3].info.base_epoch == 1);
+    CHECK_FALSE(reports[4].info.delta);
+    CHECK(reports[5].info.delta);
+    // A delta of one change and one append is a tiny fraction of the full 80 KB state.
+    CHECK(reports[1].info.raw_bytes * 50 < reports[0].info.raw_bytes);
+    // keep = 1: only epoch 6's chain (5 full, 6 delta) remains.
+    CHECK(store.epochs("q") == std::vector<std::uint64_t>{5, 6});
+    auto [restored, r] = restore_fresh(io, m, "q", hash_of(2));
+    REQUIRE(r.restored.has_value());
+    CHECK(r.restored->epoch == 6);
+    CHECK(restored.a.values == at_last_commit);
+  }
 }
 
 TEST_CASE("a full checkpoint is forced once the deltas outweigh the bound") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  auto o = options_for(tmp / "ck", "threads");
-  o.max_deltas = 100;
-  o.max_chain_ratio = 0.5;
-  o.compression = ftq::checkpoint_compression::none;
-  ftq::checkpoint_manager m(io.get_executor(), o);
-  two_states s;
-  for (int i = 0; i < 1000; ++i) {
-    s.a.append(i);
-  }
-  std::vector<bool> delta;
-  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-    query_checkpoints q(m, "q", hash_of(3));
-    for (int round = 0; round < 8; ++round) {
-      auto r = co_await q.commit(s.refs());
-      delta.push_back(r.info.delta);
-      for (int i = 0; i < 200; ++i) {
-        s.a.append(i);  // each delta carries 200 of the 1000+ values: ~20% of a full one
-      }
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    auto o = store.options();
+    o.max_deltas = 100;
+    o.max_chain_ratio = 0.5;
+    o.compression = ftq::checkpoint_compression::none;
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    for (int i = 0; i < 1000; ++i) {
+      s.a.append(i);
     }
-  });
-  // full, delta, delta, (chain now > 0.5 x base) full, ...
-  CHECK(delta == std::vector<bool>{false, true, true, true, false, true, true, true});
+    std::vector<bool> delta;
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(3));
+      for (int round = 0; round < 8; ++round) {
+        auto r = co_await q.commit(s.refs());
+        delta.push_back(r.info.delta);
+        for (int i = 0; i < 200; ++i) {
+          s.a.append(i);  // each delta carries 200 of the 1000+ values: ~20% of a full one
+        }
+      }
+    });
+    // full, delta, delta, (chain now > 0.5 x base) full, ...
+    CHECK(delta == std::vector<bool>{false, true, true, true, false, true, true, true});
+  }
 }
 
 TEST_CASE("retention keeps exactly the last N complete checkpoints and no orphan") {
-  for (std::size_t keep : {1u, 2u, 3u}) {
-    CAPTURE(keep);
-    ftq::test::temp_dir tmp;
-    asio::io_context io;
-    auto o = options_for(tmp / "ck", "threads");
-    o.keep = keep;
-    o.max_deltas = 2;
-    ftq::checkpoint_manager m(io.get_executor(), o);
-    two_states s;
-    commit_rounds(io, m, s, 4, 10, false);
-    // Epochs: 1F 2d 3d 4F 5d 6d 7F 8d 9d 10F.
-    const std::vector<std::vector<std::uint64_t>> expected = {{10}, {7, 8, 9, 10}, {7, 8, 9, 10}};
-    CHECK(epochs_on_disk(tmp / "ck" / "q") == expected[keep - 1]);
+  for (const auto& kind : store_kinds()) {
+    for (std::size_t keep : {1u, 2u, 3u}) {
+      CAPTURE(kind);
+      CAPTURE(keep);
+      checkpoint_store_fixture store(kind);
+      asio::io_context io;
+      auto o = store.options();
+      o.keep = keep;
+      o.max_deltas = 2;
+      ftq::checkpoint_manager m(io.get_executor(), o);
+      two_states s;
+      commit_rounds(io, m, s, 4, 10, false);
+      // Epochs: 1F 2d 3d 4F 5d 6d 7F 8d 9d 10F.
+      const std::vector<std::vector<std::uint64_t>> expected = {{10}, {7, 8, 9, 10}, {7, 8, 9, 10}};
+      CHECK(store.epochs("q") == expected[keep - 1]);
+      // No orphan anywhere: no temp file, no chunk object that no manifest entry references.
+      CHECK(store.strays().empty());
+    }
   }
 }
 
 TEST_CASE("a corrupt or truncated newest checkpoint is skipped with its reason; the one before is used") {
-  for (int damage = 0; damage < 2; ++damage) {
-    CAPTURE(damage);
-    ftq::test::temp_dir tmp;
-    asio::io_context io;
-    auto o = options_for(tmp / "ck", "threads");
-    o.incremental = false;
-    std::vector<std::string> log;
-    o.log = [&](std::string_view line) { log.emplace_back(line); };
-    ftq::checkpoint_manager m(io.get_executor(), o);
-    two_states s;
-    std::vector<std::filesystem::path> paths;
-    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-      query_checkpoints q(m, "q", hash_of(5));
-      s.a.append(1);
-      paths.push_back((co_await q.commit(s.refs())).info.path);
-      s.a.append(2);
-      paths.push_back((co_await q.commit(s.refs())).info.path);
-    });
-    if (damage == 0) {
-      flip_byte(paths[1], std::filesystem::file_size(paths[1]) / 2);
-    } else {
-      std::filesystem::resize_file(paths[1], std::filesystem::file_size(paths[1]) - 3);
+  for (const auto& kind : store_kinds()) {
+    for (int damage = 0; damage < 2; ++damage) {
+      CAPTURE(kind);
+      CAPTURE(damage);
+      checkpoint_store_fixture store(kind);
+      asio::io_context io;
+      auto o = store.options();
+      o.incremental = false;
+      std::vector<std::string> log;
+      o.log = [&](std::string_view line) { log.emplace_back(line); };
+      ftq::checkpoint_manager m(io.get_executor(), o);
+      two_states s;
+      std::vector<std::filesystem::path> paths;
+      run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+        query_checkpoints q(m, "q", hash_of(5));
+        s.a.append(1);
+        paths.push_back((co_await q.commit(s.refs())).info.path);
+        s.a.append(2);
+        paths.push_back((co_await q.commit(s.refs())).info.path);
+      });
+      const std::size_t size = store.bytes(io, m, paths[1]).size();
+      if (damage == 0) {
+        store.flip_byte(io, m, paths[1], size / 2);
+      } else {
+        store.truncate(io, m, paths[1], size - 3);
+      }
+      auto [restored, r] = restore_fresh(io, m, "q", hash_of(5));
+      REQUIRE(r.restored.has_value());
+      CHECK(r.restored->epoch == 1);
+      CHECK(restored.a.values == std::vector<std::int64_t>{1});
+      REQUIRE(r.skipped.size() == 1);
+      CHECK(r.skipped[0].info.epoch == 2);
+      CHECK((r.skipped[0].error == ftq::errc::checkpoint_corrupt));
+      CHECK(r.skipped[0].message.find(paths[1].string()) != std::string::npos);
+      bool logged = false;
+      for (const auto& line : log) {
+        logged = logged || line.find("skipping") != std::string::npos;
+      }
+      CHECK(logged);
     }
-    auto [restored, r] = restore_fresh(io, m, "q", hash_of(5));
-    REQUIRE(r.restored.has_value());
-    CHECK(r.restored->epoch == 1);
-    CHECK(restored.a.values == std::vector<std::int64_t>{1});
-    REQUIRE(r.skipped.size() == 1);
-    CHECK(r.skipped[0].info.epoch == 2);
-    CHECK((r.skipped[0].error == ftq::errc::checkpoint_corrupt));
-    CHECK(r.skipped[0].message.find(paths[1].string()) != std::string::npos);
-    bool logged = false;
-    for (const auto& line : log) {
-      logged = logged || line.find("skipping") != std::string::npos;
-    }
-    CHECK(logged);
   }
 }
 
 TEST_CASE("a delta whose base is damaged takes its whole chain out; an older intact chain is used") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  auto o = options_for(tmp / "ck", "threads");
-  o.keep = 3;
-  o.max_deltas = 1;
-  ftq::checkpoint_manager m(io.get_executor(), o);
-  two_states s;
-  std::vector<std::filesystem::path> paths;
-  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-    query_checkpoints q(m, "q", hash_of(6));
-    for (int round = 1; round <= 4; ++round) {  // 1F 2d 3F 4d
-      s.a.append(round);
-      paths.push_back((co_await q.commit(s.refs())).info.path);
-    }
-  });
-  flip_byte(paths[2], std::filesystem::file_size(paths[2]) - 20);  // epoch 3, the base of 4
-  auto [restored, r] = restore_fresh(io, m, "q", hash_of(6));
-  REQUIRE(r.restored.has_value());
-  CHECK(r.restored->epoch == 2);
-  CHECK(restored.a.values == std::vector<std::int64_t>{1, 2});
-  CHECK(r.skipped.size() == 2);  // 4 (its base is bad) and 3
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    auto o = store.options();
+    o.keep = 3;
+    o.max_deltas = 1;
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    std::vector<std::filesystem::path> paths;
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(6));
+      for (int round = 1; round <= 4; ++round) {  // 1F 2d 3F 4d
+        s.a.append(round);
+        paths.push_back((co_await q.commit(s.refs())).info.path);
+      }
+    });
+    store.flip_byte(io, m, paths[2], store.bytes(io, m, paths[2]).size() - 20);  // epoch 3, the base of 4
+    auto [restored, r] = restore_fresh(io, m, "q", hash_of(6));
+    REQUIRE(r.restored.has_value());
+    CHECK(r.restored->epoch == 2);
+    CHECK(restored.a.values == std::vector<std::int64_t>{1, 2});
+    CHECK(r.skipped.size() == 2);  // 4 (its base is bad) and 3
+  }
 }
 
 TEST_CASE("a checkpoint of another plan is refused, not restored") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
-  two_states s;
-  s.a.append(9);
-  commit_once(io, m, s, 7);
-  try {
-    (void)restore_fresh(io, m, "q", hash_of(8));
-    FAIL("restored another plan's checkpoint");
-  } catch (const ftq::checkpoint_error& e) {
-    CHECK((e.code() == ftq::errc::checkpoint_plan_mismatch));
-    CHECK(e.path().find("0000000000000001.ckpt") != std::string::npos);
-    CHECK(e.epoch() == 1);
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    ftq::checkpoint_manager m(io.get_executor(), store.options());
+    two_states s;
+    s.a.append(9);
+    commit_once(io, m, s, 7);
+    try {
+      (void)restore_fresh(io, m, "q", hash_of(8));
+      FAIL("restored another plan's checkpoint");
+    } catch (const ftq::checkpoint_error& e) {
+      CHECK((e.code() == ftq::errc::checkpoint_plan_mismatch));
+      CHECK(e.path().find("0000000000000001.ckpt") != std::string::npos);
+      CHECK(e.epoch() == 1);
+    }
   }
 }
 
 TEST_CASE("a wrong or missing key is a clear error, never garbage") {
-  ftq::test::temp_dir tmp;
-  write_key(tmp / "key1", '1');
-  write_key(tmp / "key2", '2');
-  asio::io_context io;
-  auto o = options_for(tmp / "ck", "threads");
-  o.key_file = tmp / "key1";
-  commit_value(io, o, 42, 9);
-  o.key_file = tmp / "key2";
-  ftq::checkpoint_manager wrong(io.get_executor(), o);
-  try {
-    (void)restore_fresh(io, wrong, "q", hash_of(9));
-    FAIL("restored with the wrong key");
-  } catch (const ftq::checkpoint_error& e) {
-    CHECK((e.code() == ftq::errc::checkpoint_wrong_key));
-  }
-  o.key_file.clear();
-  ftq::checkpoint_manager none(io.get_executor(), o);
-  try {
-    (void)restore_fresh(io, none, "q", hash_of(9));
-    FAIL("restored without a key");
-  } catch (const ftq::checkpoint_error& e) {
-    CHECK((e.code() == ftq::errc::checkpoint_key_missing));
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    const auto& tmp = store.tmp();
+    write_key(tmp / "key1", '1');
+    write_key(tmp / "key2", '2');
+    asio::io_context io;
+    auto o = store.options();
+    o.key_file = tmp / "key1";
+    commit_value(io, o, 42, 9);
+    o.key_file = tmp / "key2";
+    ftq::checkpoint_manager wrong(io.get_executor(), o);
+    try {
+      (void)restore_fresh(io, wrong, "q", hash_of(9));
+      FAIL("restored with the wrong key");
+    } catch (const ftq::checkpoint_error& e) {
+      CHECK((e.code() == ftq::errc::checkpoint_wrong_key));
+    }
+    o.key_file.clear();
+    ftq::checkpoint_manager none(io.get_executor(), o);
+    try {
+      (void)restore_fresh(io, none, "q", hash_of(9));
+      FAIL("restored without a key");
+    } catch (const ftq::checkpoint_error& e) {
+      CHECK((e.code() == ftq::errc::checkpoint_key_missing));
+    }
   }
 }
 
 TEST_CASE("open() sweeps temp files a crashed commit left, and list() reads headers") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
-  two_states s;
-  s.a.append(5);
-  run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
-    query_checkpoints q(m, "q", hash_of(10));
-    co_await q.commit(s.refs());
-    co_await q.commit(s.refs());
-  });
-  std::ofstream(tmp / "ck" / "q" / "0000000000000003.ckpt.tmp-crashed") << "torn";
-  std::ofstream(tmp / "ck" / "stray.tmp-1") << "torn";
-  auto infos = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<std::vector<ftq::checkpoint_info>> {
-    CHECK(co_await m.open() == 1);  // the root's own temp file
-    query_checkpoints q(m, "q", hash_of(10));
-    co_await q.open();  // and the query's
-    co_return co_await m.list("");
-  });
-  CHECK_FALSE(std::filesystem::exists(tmp / "ck" / "stray.tmp-1"));
-  CHECK_FALSE(std::filesystem::exists(tmp / "ck" / "q" / "0000000000000003.ckpt.tmp-crashed"));
-  REQUIRE(infos.size() == 2);
-  CHECK(infos[0].epoch == 2);
-  CHECK(infos[0].delta);
-  CHECK(infos[1].epoch == 1);
-  CHECK(infos[0].query_id == "q");
-  CHECK(infos[0].backend == "threads");
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    std::vector<std::string> log;
+    auto o = store.options();
+    o.log = [&](std::string_view line) { log.emplace_back(line); };
+    ftq::checkpoint_manager m(io.get_executor(), o);
+    two_states s;
+    s.a.append(5);
+    run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<void> {
+      query_checkpoints q(m, "q", hash_of(10));
+      co_await q.commit(s.refs());
+      co_await q.commit(s.refs());
+    });
+    const std::string q_dir = store.query_dir("q").generic_string();
+    if (!store.on_rados()) {
+      store.plant("q/0000000000000003.ckpt.tmp-crashed", "torn");
+      store.plant("stray.tmp-1", "torn");
+    } else {
+      // What crashed writers leave in RADOS: the chunks of a commit that died before its
+      // manifest operation, and the old chunk of a replaced entry that was never deleted.
+      store.plant(q_dir + "/0000000000000003.ckpt@777777-1.0", "torn");
+      store.plant(q_dir + "/0000000000000003.ckpt@777777-1.1", "torn");
+      store.plant(q_dir + "/0000000000000001.ckpt@777777-2.0", "stale");
+    }
+    CHECK(store.strays().size() == (store.on_rados() ? 3u : 2u));
+    auto infos = run_coro_on(io, [&](asio::any_io_executor) -> asio::awaitable<std::vector<ftq::checkpoint_info>> {
+      // Locally the root's own temp file; a RADOS prefix is a name space no commit lands in.
+      CHECK(co_await m.open() == (store.on_rados() ? 0u : 1u));
+      query_checkpoints q(m, "q", hash_of(10));
+      co_await q.open();  // and the query's
+      co_return co_await m.list("");
+    });
+    if (!store.on_rados()) {
+      CHECK_FALSE(std::filesystem::exists(store.root() / "stray.tmp-1"));
+      CHECK_FALSE(std::filesystem::exists(store.root() / "q" / "0000000000000003.ckpt.tmp-crashed"));
+    }
+    CHECK(store.strays().empty());
+    CHECK(store.epochs("q") == std::vector<std::uint64_t>{1, 2});
+    std::size_t removed = 0;
+    for (const auto& line : log) {
+      removed += line.find("removed what a crashed commit left") != std::string::npos ? 1 : 0;
+    }
+    CHECK(removed == (store.on_rados() ? 3u : 2u));
+    REQUIRE(infos.size() == 2);
+    CHECK(infos[0].epoch == 2);
+    CHECK(infos[0].delta);
+    CHECK(infos[1].epoch == 1);
+    CHECK(infos[0].query_id == "q");
+    CHECK(infos[0].backend == store.backend_name());
+    // The referenced data survived the sweep.
+    auto [restored, r] = restore_fresh(io, m, "q", hash_of(10));
+    REQUIRE(r.restored.has_value());
+    CHECK(r.restored->epoch == 2);
+    CHECK(restored.a.values == std::vector<std::int64_t>{5});
+  }
 }
 
 TEST_CASE("finish() deletes a succeeded query's checkpoints unless told to retain them") {
-  for (bool retain : {false, true}) {
-    CAPTURE(retain);
-    ftq::test::temp_dir tmp;
-    asio::io_context io;
-    auto o = options_for(tmp / "ck", "threads");
-    o.retain_on_success = retain;
-    o.incremental = false;
-    ftq::checkpoint_manager m(io.get_executor(), o);
-    two_states s;
-    commit_rounds(io, m, s, 11, 4, true);
-    if (retain) {
-      CHECK(epochs_on_disk(tmp / "ck" / "q") == std::vector<std::uint64_t>{3, 4});
-    } else {
-      CHECK(epochs_on_disk(tmp / "ck" / "q").empty());
+  for (const auto& kind : store_kinds()) {
+    for (bool retain : {false, true}) {
+      CAPTURE(kind);
+      CAPTURE(retain);
+      checkpoint_store_fixture store(kind);
+      asio::io_context io;
+      auto o = store.options();
+      o.retain_on_success = retain;
+      o.incremental = false;
+      ftq::checkpoint_manager m(io.get_executor(), o);
+      two_states s;
+      commit_rounds(io, m, s, 11, 4, true);
+      if (retain) {
+        CHECK(store.epochs("q") == std::vector<std::uint64_t>{3, 4});
+      } else {
+        CHECK(store.epochs("q").empty());
+      }
+      CHECK(store.strays().empty());
     }
   }
 }
 
 TEST_CASE("query ids must be usable as directory names") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
-  for (const std::string& bad : std::vector<std::string>{"", "..", "a/b", "q 1", std::string(129, 'x')}) {
-    CAPTURE(bad);
-    CHECK_THROWS_AS(query_checkpoints(m, bad, hash_of(1)), std::invalid_argument);
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    ftq::checkpoint_manager m(io.get_executor(), store.options());
+    for (const std::string& bad : std::vector<std::string>{"", "..", "a/b", "q 1", std::string(129, 'x')}) {
+      CAPTURE(bad);
+      CHECK_THROWS_AS(query_checkpoints(m, bad, hash_of(1)), std::invalid_argument);
+    }
+    CHECK_NOTHROW(query_checkpoints(m, "q1-2026.v_2", hash_of(1)));
   }
-  CHECK_NOTHROW(query_checkpoints(m, "q1-2026.v_2", hash_of(1)));
 }
 
 namespace {
@@ -457,10 +512,10 @@ void commit_first(asio::io_context& io, ftq::checkpoint_manager& m, two_states& 
 }
 
 /// After a fault, a fresh manager with a clean store must find the old checkpoint or the new one,
-/// intact, and nothing torn.
-void expect_old_or_new(const std::filesystem::path& dir, const std::string& backend, bool committed) {
+/// intact, and nothing torn: no temp file, no chunk object that no manifest entry references.
+void expect_old_or_new(const checkpoint_store_fixture& store, bool committed) {
   asio::io_context io;
-  ftq::checkpoint_manager fresh(io.get_executor(), options_for(dir, backend));
+  ftq::checkpoint_manager fresh(io.get_executor(), store.options());
   auto [restored, r] = restore_fresh(io, fresh, "q", hash_of(12));
   REQUIRE(r.restored.has_value());
   const std::vector<std::int64_t> old_values{1, 2, 3};
@@ -470,19 +525,17 @@ void expect_old_or_new(const std::filesystem::path& dir, const std::string& back
   } else {
     CHECK((restored.a.values == old_values || restored.a.values == new_values));
   }
-  for (const auto& e : std::filesystem::directory_iterator(dir / "q")) {
-    CHECK_MESSAGE(!ftq::io::is_temp_name(e.path().filename().string()), "left behind: " << e.path());
+  for (const auto& left : store.strays()) {
+    CHECK_MESSAGE(false, "left behind: " << left);
   }
 }
 
-/// Routes m's I/O through `faults`, then commits `s` with a 4 appended: the second epoch.
-/// Returns the I/O error the commit failed with, if it did.
+/// Routes m's I/O through `faults` (a store of the fixture's kind), then commits `s` with a 4
+/// appended: the second epoch. Returns the I/O error the commit failed with, if it did.
 std::optional<ftq::io_error> commit_through(asio::io_context& io, ftq::checkpoint_manager& m, two_states& s,
-                                            const std::string& backend,
+                                            const checkpoint_store_fixture& store,
                                             std::shared_ptr<ftq::io::fault_injector> faults) {
-  m.internals().store = ftq::io::make_file_store(
-      io.get_executor(), backend == "uring" ? ftq::io::backend_choice::io_uring : ftq::io::backend_choice::threads,
-      std::move(faults));
+  m.internals().store = store.make_store(io.get_executor(), std::move(faults));
   s.a.append(4);
   try {
     commit_once(io, m, s, 12);
@@ -495,20 +548,20 @@ std::optional<ftq::io_error> commit_through(asio::io_context& io, ftq::checkpoin
 }  // namespace
 
 TEST_CASE("grind: failing each I/O operation of a commit in turn leaves the old or the new checkpoint") {
-  for (const auto& backend : backends()) {
+  for (const auto& kind : store_kinds()) {
     for (int err : {EIO, ENOSPC}) {
       std::size_t n = 1;
       for (;; ++n) {
-        CAPTURE(backend);
+        CAPTURE(kind);
         CAPTURE(err);
         CAPTURE(n);
-        ftq::test::temp_dir tmp;
+        checkpoint_store_fixture store(kind);
         asio::io_context io;
-        ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", backend));
+        ftq::checkpoint_manager m(io.get_executor(), store.options());
         two_states s;
         commit_first(io, m, s);
         auto faults = std::make_shared<ftq::test::fault_schedule>(n, err);
-        const std::optional<ftq::io_error> failed = commit_through(io, m, s, backend, faults);
+        const std::optional<ftq::io_error> failed = commit_through(io, m, s, store, faults);
         const bool committed = !failed;
         if (failed) {
           CHECK_MESSAGE((failed->code() == std::error_condition(err, std::generic_category())), failed->what()
@@ -516,33 +569,40 @@ TEST_CASE("grind: failing each I/O operation of a commit in turn leaves the old 
                                                                                                     << faults->trace());
         }
         CHECK_MESSAGE(committed == !faults->fired(), faults->trace());
-        expect_old_or_new(tmp / "ck", backend, committed);
+        expect_old_or_new(store, committed);
         if (!faults->fired()) {
           break;  // n ran past the last operation: every step has been failed once
         }
       }
-      CHECK(n > 6);  // open, read the old header, temp open, write, fsync, close, rename, dir fsync...
+      // Locally: open, read the old header, temp open, write, fsync, close, rename, dir fsync...
+      // RADOS: manifest and index creation, sweep, list, read the old header, chunk write,
+      // manifest read, the manifest operation...
+      CHECK(n > 6);
     }
   }
 }
 
+// Local only: the simulator models what a local file system keeps of data not yet fsynced. RADOS
+// has no such state (an acknowledged write is durable; a commit is one atomic manifest operation):
+// what a crash leaves there, chunks no entry references, is swept in the open() test above, and
+// tests/integration/crash_resume_test.cpp SIGKILLs real runs on RADOS.
 TEST_CASE("crash simulation: losing everything not yet fsynced leaves the old or the new checkpoint") {
-  for (const auto& backend : backends()) {
+  for (const auto& kind : local_kinds()) {
     std::size_t n = 0;
     for (;; ++n) {
-      CAPTURE(backend);
+      CAPTURE(kind);
       CAPTURE(n);
-      ftq::test::temp_dir tmp;
+      checkpoint_store_fixture store(kind);
       asio::io_context io;
-      ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", backend));
+      ftq::checkpoint_manager m(io.get_executor(), store.options());
       two_states s;
       commit_first(io, m, s);
-      auto machine = std::make_shared<ftq::test::crash_simulator>(tmp / "ck" / "q");
+      auto machine = std::make_shared<ftq::test::crash_simulator>(store.query_dir("q"));
       machine->stop_after(n);
-      const bool committed = !commit_through(io, m, s, backend, machine);
+      const bool committed = !commit_through(io, m, s, store, machine);
       const bool ran_to_end = committed && machine->operations() <= n;
       machine->crash();
-      expect_old_or_new(tmp / "ck", backend, ran_to_end);
+      expect_old_or_new(store, ran_to_end);
       if (ran_to_end) {
         break;
       }
@@ -552,64 +612,75 @@ TEST_CASE("crash simulation: losing everything not yet fsynced leaves the old or
 }
 
 TEST_CASE("with a key configured, an unencrypted checkpoint is refused as a downgrade") {
-  ftq::test::temp_dir tmp;
-  write_key(tmp / "key", '3');
-  asio::io_context io;
-  auto o = options_for(tmp / "ck", "threads");
-  commit_value(io, o, 1, 13);
-  o.key_file = tmp / "key";
-  ftq::checkpoint_manager keyed(io.get_executor(), o);
-  auto [restored, r] = restore_fresh(io, keyed, "q", hash_of(13));
-  CHECK_FALSE(r.restored.has_value());
-  REQUIRE(r.skipped.size() == 1);
-  CHECK((r.skipped[0].error == ftq::errc::checkpoint_tampered));
-  CHECK(r.skipped[0].message.find("not encrypted") != std::string::npos);
-  CHECK(restored.a.values.empty());
-}
-
-TEST_CASE("listing a query that has no checkpoint says so with checkpoint_not_found") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
-  two_states s;
-  s.a.append(1);
-  commit_once(io, m, s, 14, "present");
-  CHECK(run_coro_on(io, [&](asio::any_io_executor) { return m.list("present"); }).size() == 1);
-  CHECK(run_coro_on(io, [&](asio::any_io_executor) { return m.list(""); }).size() == 1);
-  try {
-    (void)run_coro_on(io, [&](asio::any_io_executor) { return m.list("absent"); });
-    FAIL("listed a query that has no checkpoint");
-  } catch (const ftq::checkpoint_error& e) {
-    CHECK((e.code() == ftq::errc::checkpoint_not_found));
-    CHECK(e.path().find("absent") != std::string::npos);
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    const auto& tmp = store.tmp();
+    write_key(tmp / "key", '3');
+    asio::io_context io;
+    auto o = store.options();
+    commit_value(io, o, 1, 13);
+    o.key_file = tmp / "key";
+    ftq::checkpoint_manager keyed(io.get_executor(), o);
+    auto [restored, r] = restore_fresh(io, keyed, "q", hash_of(13));
+    CHECK_FALSE(r.restored.has_value());
+    REQUIRE(r.skipped.size() == 1);
+    CHECK((r.skipped[0].error == ftq::errc::checkpoint_tampered));
+    CHECK(r.skipped[0].message.find("not encrypted") != std::string::npos);
+    CHECK(restored.a.values.empty());
   }
 }
 
+TEST_CASE("listing a query that has no checkpoint says so with checkpoint_not_found") {
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    ftq::checkpoint_manager m(io.get_executor(), store.options());
+    two_states s;
+    s.a.append(1);
+    commit_once(io, m, s, 14, "present");
+    CHECK(run_coro_on(io, [&](asio::any_io_executor) { return m.list("present"); }).size() == 1);
+    CHECK(run_coro_on(io, [&](asio::any_io_executor) { return m.list(""); }).size() == 1);
+    try {
+      (void)run_coro_on(io, [&](asio::any_io_executor) { return m.list("absent"); });
+      FAIL("listed a query that has no checkpoint");
+    } catch (const ftq::checkpoint_error& e) {
+      CHECK((e.code() == ftq::errc::checkpoint_not_found));
+      CHECK(e.path().find("absent") != std::string::npos);
+    }
+  }
+}
+
+// Local only: EACCES is the local file system's refusal (a RADOS client is refused at connect).
 TEST_CASE("a permission error surfaces as EACCES itself") {
-  ftq::test::temp_dir tmp;
+  checkpoint_store_fixture store("threads");
   asio::io_context io;
-  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
+  ftq::checkpoint_manager m(io.get_executor(), store.options());
   two_states s;
   commit_first(io, m, s);
   // Tests run as root, whom the kernel never refuses, so the refusal is injected.
   const std::optional<ftq::io_error> failed =
-      commit_through(io, m, s, "threads", std::make_shared<ftq::test::fault_schedule>(4, EACCES));
+      commit_through(io, m, s, store, std::make_shared<ftq::test::fault_schedule>(4, EACCES));
   REQUIRE(failed.has_value());
   CHECK((failed->code() == std::errc::permission_denied));
   CHECK(std::string(failed->what()).find("Permission denied") != std::string::npos);
 }
 
 TEST_CASE("states are packed and loaded off the executor thread, which stays free for other work") {
-  ftq::test::temp_dir tmp;
-  asio::io_context io;
-  ftq::checkpoint_manager m(io.get_executor(), options_for(tmp / "ck", "threads"));
-  two_states s;
-  s.a.values.assign(1 << 20, 7);
-  commit_once(io, m, s, 15);  // run_coro_on runs io on this thread
-  CHECK(s.a.saved_on != std::thread::id());
-  CHECK(s.a.saved_on != std::this_thread::get_id());
-  auto [restored, r] = restore_fresh(io, m, "q", hash_of(15));
-  REQUIRE(r.restored.has_value());
-  CHECK(restored.a.loaded_on != std::this_thread::get_id());
-  CHECK(restored.a.values == s.a.values);
+  for (const auto& kind : store_kinds()) {
+    CAPTURE(kind);
+    checkpoint_store_fixture store(kind);
+    asio::io_context io;
+    ftq::checkpoint_manager m(io.get_executor(), store.options());
+    two_states s;
+    s.a.values.assign(1 << 20, 7);
+    commit_once(io, m, s, 15);  // run_coro_on runs io on this thread
+    CHECK(s.a.saved_on != std::thread::id());
+    CHECK(s.a.saved_on != std::this_thread::get_id());
+    auto [restored, r] = restore_fresh(io, m, "q", hash_of(15));
+    REQUIRE(r.restored.has_value());
+    CHECK(restored.a.loaded_on != std::this_thread::get_id());
+    CHECK(restored.a.values == s.a.values);
+  }
 }

@@ -16,6 +16,7 @@
 
 #include "checkpoint/query_checkpoints.hpp"
 #include "inject/fault_plan.hpp"
+#include "support/checkpoint_store_fixture.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 #include "support/vector_state.hpp"
@@ -63,9 +64,49 @@ std::vector<outcome> commit_files(backend_choice backend, fault_plan& plan, cons
   return out;
 }
 
+/// Commits "c1", "c2", ... (content "content of cN") into directory "d" of the fixture's store (a
+/// RADOS prefix) through `plan`'s checkpoint injector and reports each commit's outcome.
+std::vector<outcome> commit_objects(const ftq::test::checkpoint_store_fixture& store, fault_plan& plan, int count) {
+  std::vector<outcome> out;
+  ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
+    const auto s = store.make_store(ex, plan.checkpoint_faults());
+    const fs::path dir = store.root() / "d";
+    co_await s->make_dirs(dir);
+    for (int i = 1; i <= count; ++i) {
+      const std::string name = "c" + std::to_string(i);
+      const std::string content = "content of " + name;
+      commit_request req{dir, name, {as_bytes(content)}};
+      outcome o;
+      try {
+        co_await s->commit(req);
+      } catch (const ftq::io_error& e) {
+        o = outcome{true, e.code(), e.what()};
+      }
+      out.push_back(o);
+    }
+  });
+  return out;
+}
+
+/// The content of file `name` of directory "d" of the fixture's store, read through a store
+/// without faults: "" for a file that is not there.
+std::string read_object_file(const ftq::test::checkpoint_store_fixture& store, const std::string& name) {
+  return ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<std::string> {
+    const auto s = store.make_store(ex, nullptr);
+    const std::vector<std::string> names = co_await s->list(store.root() / "d");
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      co_return std::string();
+    }
+    const std::vector<std::byte> bytes = co_await s->read(store.root() / "d" / name);
+    co_return as_string(bytes);
+  });
+}
+
 }  // namespace
 
-TEST_CASE("checkpoint:n=N fails the N-th commit at its step with the errno, on both backends") {
+// On RADOS a commit has two of the steps a rule can name: write (its first chunk object) and
+// rename (the manifest operation that commits it); it opens and fsyncs nothing.
+TEST_CASE("checkpoint:n=N fails the N-th commit at its step with the errno, on every store") {
   for (const backend_choice backend : ftq::test::store_backends()) {
     for (const op_kind step : steps) {
       for (const auto& [errno_text, error] : {std::pair{"EIO", EIO}, std::pair{"ENOSPC", ENOSPC}}) {
@@ -91,9 +132,37 @@ TEST_CASE("checkpoint:n=N fails the N-th commit at its step with the errno, on b
       }
     }
   }
+  if (!ftq::test::rados_test_uri()) {
+    return;  // no RADOS cluster to test against (FTQ_TEST_RADOS)
+  }
+  struct rados_step {
+    op_kind step;
+    std::string reported;  // what io_error::what() says of the step
+  };
+  for (const rados_step& s :
+       {rados_step{op_kind::write, ": rados: write: "}, rados_step{op_kind::rename, ": rados: update manifest: "}}) {
+    for (const auto& [errno_text, error] : {std::pair{"EIO", EIO}, std::pair{"ENOSPC", ENOSPC}}) {
+      const std::string spec =
+          "checkpoint:n=2,errno=" + std::string(errno_text) + ",step=" + std::string(ftq::io::op_name(s.step));
+      CAPTURE(spec);
+      ftq::test::checkpoint_store_fixture store("rados");
+      fault_plan plan = fault_plan::parse(spec);
+      const std::vector<outcome> o = commit_objects(store, plan, 3);
+      CHECK_FALSE(o[0].failed);
+      REQUIRE(o[1].failed);
+      CHECK((o[1].code == std::error_code(error, std::system_category())));
+      CHECK_MESSAGE(o[1].what.find(s.reported) != std::string::npos, o[1].what);
+      CHECK_FALSE(o[2].failed);  // the (N+1)-th commit succeeds
+      CHECK(read_object_file(store, "c1") == "content of c1");
+      CHECK(read_object_file(store, "c3") == "content of c3");
+      CHECK(read_object_file(store, "c2").empty());  // a RADOS commit is all or nothing
+      CHECK(store.strays().empty());                 // and a failed one leaves no chunk behind
+      CHECK(plan.injected().checkpoint_failures == 1);
+    }
+  }
 }
 
-TEST_CASE("checkpoint:times=K fails K consecutive commits") {
+TEST_CASE("checkpoint:times=K fails K consecutive commits, on every store") {
   for (const backend_choice backend : ftq::test::store_backends()) {
     CAPTURE(ftq::test::choice_name(backend));
     ftq::test::temp_dir tmp("ftq-inject");
@@ -108,6 +177,21 @@ TEST_CASE("checkpoint:times=K fails K consecutive commits") {
     auto* injector = dynamic_cast<ftq::inject::checkpoint_fault_injector*>(plan.checkpoint_faults().get());
     REQUIRE(injector != nullptr);
     CHECK(injector->commits() == 5);
+  }
+  if (ftq::test::rados_test_uri()) {  // a RADOS cluster to test against (FTQ_TEST_RADOS)
+    ftq::test::checkpoint_store_fixture store("rados");
+    fault_plan plan = fault_plan::parse("checkpoint:n=2,times=2,errno=EIO,step=rename");
+    const std::vector<outcome> o = commit_objects(store, plan, 5);
+    CHECK_FALSE(o[0].failed);
+    CHECK(o[1].failed);
+    CHECK(o[2].failed);
+    CHECK_FALSE(o[3].failed);
+    CHECK_FALSE(o[4].failed);
+    CHECK(plan.injected().checkpoint_failures == 2);
+    auto* injector = dynamic_cast<ftq::inject::checkpoint_fault_injector*>(plan.checkpoint_faults().get());
+    REQUIRE(injector != nullptr);
+    CHECK(injector->commits() == 5);
+    CHECK(store.strays().empty());
   }
 }
 
@@ -205,18 +289,11 @@ TEST_CASE("crash:checkpoint=N SIGKILLs the process before that step of the N-th 
 TEST_CASE("a checkpoint manager given the injector: the N-th checkpoint fails, the next one commits and restores") {
   using ftq::checkpoint::query_checkpoints;
   using ftq::checkpoint::state_ref;
-  std::vector<std::string> backends{"threads"};
-  if (ftq::io::probe_io_uring().empty()) {
-    backends.push_back("uring");
-  }
-  for (const std::string& backend : backends) {
-    CAPTURE(backend);
-    ftq::test::temp_dir tmp("ftq-inject");
+  for (const std::string& kind : ftq::test::checkpoint_store_kinds()) {
+    CAPTURE(kind);
+    ftq::test::checkpoint_store_fixture store(kind);
     fault_plan plan = fault_plan::parse("checkpoint:n=2,errno=ENOSPC");
-    ftq::checkpoint_options o;
-    o.dir = tmp.path();
-    o.io_backend = backend;
-    o.key_env.clear();
+    ftq::checkpoint_options o = store.options();
     o.faults = plan.checkpoint_faults();
     std::array<unsigned char, 32> hash{};
     hash.fill(7);
