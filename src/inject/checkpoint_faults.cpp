@@ -6,6 +6,23 @@
 
 namespace ftq::inject {
 
+namespace {
+
+// A RADOS commit's chunk object "DIR/NAME@UNIQUE.i" (rados/layout.hpp): returns "DIR/NAME@UNIQUE"
+// and sets `file` to "DIR/NAME"; empty for any other path.
+std::string chunk_commit_key(const std::string& path, std::string& file) {
+  const std::size_t at = path.rfind('@');
+  const std::size_t dot = path.rfind('.');
+  if (at == std::string::npos || dot == std::string::npos || dot < at || dot + 1 == path.size() ||
+      path.find('/', at) != std::string::npos || path.find_first_not_of("0123456789", dot + 1) != std::string::npos) {
+    return {};
+  }
+  file = path.substr(0, at);
+  return path.substr(0, dot);
+}
+
+}  // namespace
+
 checkpoint_fault_injector::checkpoint_fault_injector(const std::vector<fault_rule>& rules) {
   for (const fault_rule& r : rules) {
     if (r.kind == rule_kind::checkpoint_fail || r.kind == rule_kind::checkpoint_crash) {
@@ -76,12 +93,30 @@ int checkpoint_fault_injector::before(io::op_kind op, const std::filesystem::pat
     case io::op_kind::fsync:
     case io::op_kind::close: {
       const auto it = by_temp_.find(key);
-      return it == by_temp_.end() ? 0 : decide(op, path, it->second);
+      if (it != by_temp_.end()) {
+        return decide(op, path, it->second);
+      }
+      std::string file;
+      const std::string chunks = op == io::op_kind::write ? chunk_commit_key(key, file) : std::string();
+      if (chunks.empty()) {
+        return 0;
+      }
+      // A RADOS commit starts with its first chunk write; the others (several run at once) are
+      // its continuation writes.
+      auto [c, fresh] = by_chunks_.try_emplace(chunks);
+      if (fresh) {
+        c->second.number = ++commits_;
+        chunks_of_file_[file] = chunks;
+      }
+      return decide(op, path, c->second);
     }
     case io::op_kind::rename: {
       const auto it = by_temp_.find(key);
       if (it == by_temp_.end()) {
-        return 0;
+        // A RADOS commit's manifest operation, the commit point, carries the file's path.
+        const auto f = chunks_of_file_.find(key);
+        const auto c = f == chunks_of_file_.end() ? by_chunks_.end() : by_chunks_.find(f->second);
+        return c == by_chunks_.end() ? 0 : decide(op, path, c->second);
       }
       const int error = decide(op, path, it->second);
       awaiting_dir_sync_[path.parent_path().string()].push_back(it->second);
@@ -128,12 +163,21 @@ void checkpoint_fault_injector::after(io::op_kind op, const std::filesystem::pat
         by_temp_.erase(key);
       }
       break;
-    case io::op_kind::unlink:
+    case io::op_kind::unlink: {
       by_temp_.erase(key);  // the cleanup of a commit that failed before its rename
+      std::string file;
+      if (const std::string chunks = chunk_commit_key(key, file); !chunks.empty() && by_chunks_.erase(chunks) > 0) {
+        chunks_of_file_.erase(file);  // the cleanup of a RADOS commit that failed
+      }
       break;
+    }
     case io::op_kind::rename: {
       const auto it = by_temp_.find(key);
       if (it == by_temp_.end()) {
+        if (const auto f = chunks_of_file_.find(key); f != chunks_of_file_.end()) {
+          by_chunks_.erase(f->second);  // the RADOS commit ended at its manifest operation
+          chunks_of_file_.erase(f);
+        }
         break;
       }
       if (error != 0) {

@@ -2,7 +2,8 @@
 /// Fails or crashes chosen steps of chosen checkpoint commits: an io::fault_injector that
 /// numbers the commits a store performs (1, 2, ... from its construction, over every store it
 /// is given to) and, before the step a rule names, returns the rule's errno or SIGKILLs the
-/// process once the steps before it have run. Thread-safe, for both store backends.
+/// process once the steps before it have run. Thread-safe, for every store: on RADOS a commit's
+/// steps are write (its first chunk) and rename (the manifest operation, the commit point).
 
 #include <atomic>
 #include <cstdint>
@@ -26,7 +27,7 @@ class checkpoint_fault_injector final : public io::fault_injector {
   int before(io::op_kind op, const std::filesystem::path& path) override;
   void after(io::op_kind op, const std::filesystem::path& path, int error) override;
 
-  /// Commits started so far (each open of a temp file is one).
+  /// Commits started so far (each open of a temp file, or first chunk write on RADOS, is one).
   std::uint64_t commits() const;
   /// Steps failed on purpose so far.
   std::uint64_t failures() const;
@@ -52,6 +53,10 @@ class checkpoint_fault_injector final : public io::fault_injector {
   std::uint64_t failures_ = 0;
   // Commits between the open of their temp file and the outcome of its rename, by temp path.
   std::map<std::string, commit_state> by_temp_;
+  // RADOS commits in flight, by "DIR/NAME@UNIQUE" (their chunks are that plus ".i"), and the
+  // file each will commit, DIR/NAME (the path of its manifest step, announced as a rename).
+  std::map<std::string, commit_state> by_chunks_;
+  std::map<std::string, std::string> chunks_of_file_;
   // Commits renamed (announced) whose directory fsync has not been announced yet, by directory.
   // The io_uring backend announces a whole chain before any of it runs, so a rename's outcome
   // comes after the fsync_dir's announcement: the queue links the two without it.

@@ -241,8 +241,9 @@ namespace {
 
 /// Fails every read of a checkpoint file with EIO, as a damaged disk would.
 struct unreadable_disk : ftq::io::fault_injector {
-  int before(ftq::io::op_kind op, const std::filesystem::path&) override {
-    return op == ftq::io::op_kind::read ? EIO : 0;
+  // Checkpoint files only: a RADOS commit reads its manifest, which must keep working.
+  int before(ftq::io::op_kind op, const std::filesystem::path& path) override {
+    return op == ftq::io::op_kind::read && path.string().find(".ckpt") != std::string::npos ? EIO : 0;
   }
   void after(ftq::io::op_kind, const std::filesystem::path&, int) override {}
 };

@@ -118,7 +118,12 @@ class refusing_store final : public ftq::io::file_store {
 /// A manager in `dir` whose store refuses the `refuse_at`-th commit (0: none).
 std::shared_ptr<ftq::checkpoint_manager> refusing_manager(asio::io_context& io, const std::filesystem::path& dir,
                                                           std::shared_ptr<store_log> log, int refuse_at, refusal how) {
-  auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), ftq::test::checkpoint_options_for(dir));
+  // Local whatever FTQ_TEST_RADOS says: the refusing store wraps a local one.
+  ftq::checkpoint_options o = ftq::test::checkpoint_options_for(dir);
+  o.store.clear();
+  o.rados.reset();
+  o.dir = dir;
+  auto manager = std::make_shared<ftq::checkpoint_manager>(io.get_executor(), o);
   // make_unique: assigns to the manager's store whether it is held by unique_ptr or shared_ptr.
   manager->internals().store = std::make_unique<refusing_store>(
       ftq::io::make_file_store(io.get_executor(), ftq::io::backend_choice::threads), std::move(log), refuse_at, how);
