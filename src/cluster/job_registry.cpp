@@ -25,6 +25,7 @@
 #include <ftq/error.hpp>
 
 #include "checkpoint/manager_impl.hpp"
+#include "cluster/manifest_fields.hpp"
 #include "io/rados_store.hpp"
 #include "rados/connection.hpp"
 #include "rados/layout.hpp"
@@ -43,33 +44,10 @@ constexpr std::size_t max_result_chunk = std::size_t{64} << 20;
 constexpr std::uint64_t omap_page = 1000;
 
 std::string text_of(const librados::bufferlist& bl) { return bl.to_str(); }
-
-librados::bufferlist bl_of(std::string_view text) {
-  librados::bufferlist bl;
-  bl.append(text.data(), static_cast<unsigned>(text.size()));
-  return bl;
-}
-
-std::string attr(const std::map<std::string, librados::bufferlist>& attrs, const char* name) {
-  auto it = attrs.find(name);
-  return it == attrs.end() ? std::string() : text_of(it->second);
-}
-
-std::string history_key(std::uint64_t seq) {
-  char key[32];
-  std::snprintf(key, sizeof key, "h/%020" PRIu64, seq);
-  return key;
-}
-
-std::string history_json(system_clock::time_point at, const std::string& from, const std::string& to,
-                         const std::string& why) {
-  json::object o;
-  o["at"] = iso_utc(at);
-  o["from"] = from;
-  o["to"] = to;
-  o["why"] = why;
-  return json::serialize(o);
-}
+using detail::attr;
+using detail::history_json;
+using detail::history_key;
+librados::bufferlist bl_of(std::string_view text) { return detail::bytes_of(text); }
 
 void check_id(const std::string& id) {
   try {

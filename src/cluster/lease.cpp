@@ -22,6 +22,7 @@
 
 #include <ftq/error.hpp>
 
+#include "cluster/manifest_fields.hpp"
 #include "io/rados_store.hpp"
 #include "rados/connection.hpp"
 #include "rados/layout.hpp"
@@ -36,15 +37,15 @@ using std::chrono::system_clock;
 
 namespace {
 
+using detail::attr;
+using detail::history_json;
+using detail::history_key;
+using detail::parse_handover;
+librados::bufferlist bl_of(const std::string& text) { return detail::bytes_of(text); }
+
 constexpr std::uint64_t omap_page = 1000;
 
 std::string text_of(const librados::bufferlist& bl) { return bl.to_str(); }
-
-librados::bufferlist bl_of(const std::string& text) {
-  librados::bufferlist bl;
-  bl.append(text);
-  return bl;
-}
 
 std::int64_t unix_ms(system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -58,49 +59,6 @@ std::optional<Int> parse_int(std::string_view text) {
     return std::nullopt;
   }
   return v;
-}
-
-std::string attr(const std::map<std::string, librados::bufferlist>& attrs, const char* name) {
-  auto it = attrs.find(name);
-  return it == attrs.end() ? std::string() : text_of(it->second);
-}
-
-std::string history_key(std::uint64_t seq) {
-  char key[32];
-  std::snprintf(key, sizeof key, "h/%020" PRIu64, seq);
-  return key;
-}
-
-std::string history_json(system_clock::time_point at, const std::string& from, const std::string& to,
-                         const std::string& why) {
-  json::object o;
-  o["at"] = iso_utc(at);
-  o["from"] = from;
-  o["to"] = to;
-  o["why"] = why;
-  return json::serialize(o);
-}
-
-/// A history entry as written by history_json; entries that do not parse are kept with what
-/// could be read (status must not fail on one odd entry).
-handover parse_handover(const std::string& text) {
-  handover h;
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) {
-    h.why = text;
-    return h;
-  }
-  const json::object& o = v.as_object();
-  auto str = [&](const char* key) -> std::string {
-    const json::value* f = o.if_contains(key);
-    return f != nullptr && f->is_string() ? std::string(f->as_string()) : std::string();
-  };
-  h.at = parse_iso_utc(str("at")).value_or(system_clock::time_point{});
-  h.from = str("from");
-  h.to = str("to");
-  h.why = str("why");
-  return h;
 }
 
 }  // namespace

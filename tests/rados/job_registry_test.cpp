@@ -25,6 +25,7 @@
 #include "io/rados_store.hpp"
 #include "rados/connection.hpp"
 #include "rados/layout.hpp"
+#include "rados/test_cluster.hpp"
 #include "support/run_coro.hpp"
 #include "support/temp_dir.hpp"
 
@@ -39,40 +40,10 @@ using std::chrono::steady_clock;
 
 namespace {
 
-/// The cluster the suite runs against (tests/rados/with-cluster.sh sets both variables).
-std::string test_pool() {
-  const char* uri = std::getenv("FTQ_TEST_RADOS");
-  const char* conf = std::getenv("CEPH_CONF");
-  if (uri == nullptr || conf == nullptr) {
-    FAIL("FTQ_TEST_RADOS and CEPH_CONF are not set: run the RADOS tests through tests/rados/with-cluster.sh");
-  }
-  return ftq::rados::parse_store_uri(uri).pool;
-}
-
-std::shared_ptr<ftq::rados::connection> connect() {
-  ftq::rados::connect_options o;
-  o.pool = test_pool();
-  o.conf_path = std::getenv("CEPH_CONF");
-  o.connect_timeout = 10s;
-  o.op_timeout = 10s;
-  return ftq::rados::connection::connect(o);
-}
-
-/// Two clients of the cluster: two workers, each with its own librados instance.
-std::shared_ptr<ftq::rados::connection> conn_a() {
-  static auto c = connect();
-  return c;
-}
-std::shared_ptr<ftq::rados::connection> conn_b() {
-  static auto c = connect();
-  return c;
-}
-
-/// A name space of its own for each test case.
-std::string unique_prefix(const std::string& what) {
-  static std::atomic<int> counter{0};
-  return "jobs-" + what + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-}
+using ftq::test::rados_cluster::connect;
+std::shared_ptr<ftq::rados::connection> conn_a() { return ftq::test::rados_cluster::client_a(); }
+std::shared_ptr<ftq::rados::connection> conn_b() { return ftq::test::rados_cluster::client_b(); }
+std::string unique_prefix(const std::string& what) { return ftq::test::rados_cluster::unique_prefix("jobs-" + what); }
 
 std::shared_ptr<ftq::io::rados_store> make_store(asio::any_io_executor ex, std::shared_ptr<ftq::rados::connection> c,
                                                  const std::string& root, std::size_t chunk_bytes = 64 << 20) {
