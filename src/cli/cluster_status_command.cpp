@@ -126,14 +126,7 @@ int cluster_status_command(int argc, char** argv) {
   cluster_view view;
   view.store = uri.text();
   try {
-    rados::connect_options co;
-    co.pool = uri.pool;
-    co.conf_path = ceph_conf;
-    auto connection = rados::connection::connect(co);
-    io::rados_store_options so;
-    so.root = uri.prefix;
-    auto store_ptr = std::make_shared<io::rados_store>(io.get_executor(), connection, so);
-    cluster::job_registry registry(store_ptr, uri.prefix);
+    cluster::job_registry registry = cluster::job_registry::connect(io.get_executor(), uri, ceph_conf);
     std::exception_ptr failure;
     bool missing = false;
     boost::asio::co_spawn(

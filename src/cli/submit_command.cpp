@@ -180,14 +180,7 @@ int submit_command(int argc, char** argv) {
   boost::asio::io_context io(1);
   int code = exit_ok;
   try {
-    rados::connect_options co;
-    co.pool = uri.pool;
-    co.conf_path = ceph_conf;
-    auto connection = rados::connection::connect(co);
-    io::rados_store_options so;
-    so.root = uri.prefix;
-    auto store_ptr = std::make_shared<io::rados_store>(io.get_executor(), connection, so);
-    cluster::job_registry registry(store_ptr, uri.prefix);
+    cluster::job_registry registry = cluster::job_registry::connect(io.get_executor(), uri, ceph_conf);
     const bool wait = vm.count("wait") > 0;
     std::exception_ptr failure;
     boost::asio::co_spawn(

@@ -361,6 +361,17 @@ job_registry::job_registry(std::shared_ptr<io::rados_store> store, std::string p
 
 std::string job_registry::dir_of(const std::string& query_id) const { return layout::join(prefix_, query_id); }
 
+job_registry job_registry::connect(asio::any_io_executor executor, const rados::store_uri& uri,
+                                   const std::string& ceph_conf) {
+  rados::connect_options co;
+  co.pool = uri.pool;
+  co.conf_path = ceph_conf;
+  io::rados_store_options so;
+  so.root = uri.prefix;
+  auto store = std::make_shared<io::rados_store>(std::move(executor), rados::connection::connect(co), so);
+  return job_registry(std::move(store), uri.prefix);
+}
+
 asio::awaitable<void> job_registry::submit(job_spec spec) {
   check_id(spec.query_id);
   if (spec.output_path.empty() || !std::filesystem::path(spec.output_path).is_absolute()) {

@@ -21,9 +21,11 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include "cluster/lease.hpp"
+#include "rados/connection.hpp"
 
 namespace ftq::io {
 class rados_store;
@@ -65,6 +67,11 @@ class job_registry {
  public:
   /// `prefix` is the store's PREFIX (rados://POOL/PREFIX); query Q lives at layout::join(prefix, Q).
   job_registry(std::shared_ptr<io::rados_store> store, std::string prefix);
+  /// Connects to the cluster of `uri` (blocking; $CEPH_CONF when `ceph_conf` is empty) and opens
+  /// the registry of its prefix, with a store of its own on `executor`: what `ftq submit` and
+  /// `ftq status` need. Throws ftq::error(errc::store_unavailable).
+  static job_registry connect(boost::asio::any_io_executor executor, const rados::store_uri& uri,
+                              const std::string& ceph_conf);
 
   std::string dir_of(const std::string& query_id) const;
 
