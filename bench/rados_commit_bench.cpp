@@ -34,6 +34,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <ftq/checkpoint.hpp>
 #include <ftq/error.hpp>
 
 #include "io/file_store.hpp"
@@ -143,7 +144,7 @@ int main(int argc, char** argv) {
   std::string store_uri;
   std::string ceph_conf;
   fs::path base;
-  std::size_t chunk = std::size_t{64} << 20;
+  std::size_t chunk = ftq::checkpoint_options{}.rados_chunk_bytes;  // the manager's default
   bool json = false;
   const char* usage =
       "usage: ftq-rados-commit-bench [--rounds N] [--sizes 4K,1M,64M] [--store rados://POOL[/PREFIX]] "
