@@ -89,6 +89,17 @@ struct query_options {
   std::uint32_t priority = 1;
   /// Replaces the engine's recovery policy for this query; validated by prepare().
   std::optional<recovery_policy> recovery{};
+  /// Rows per batch for this query (0: the engine's, engine_options::batch_rows), so queries of
+  /// different batch sizes share one engine and its scheduling. Larger batches amortize
+  /// per-batch overhead; smaller ones bound memory and make yielding finer-grained.
+  std::size_t batch_rows = 0;
+  /// Injected faults for this query in place of the engine's (null: the engine's,
+  /// engine_options::fault_tolerance.faults): its operator throws, stalls and crashes fire in
+  /// this query only, and the engine's plan never fires in it. Its checkpoint rules fail this
+  /// query's commits only when its checkpoint manager was made with an
+  /// inject::checkpoint_fault_router as checkpoint_options::faults (src/inject): prepare() throws
+  /// ftq::error(setting_invalid) for checkpoint rules the manager cannot route. For tests and demos.
+  std::shared_ptr<inject::fault_plan> faults{};
 };
 
 /// What a query's checkpointing has done so far.

@@ -72,32 +72,70 @@ std::string run_worker_id() {
   return std::string(host) + "-" + std::to_string(::getpid()) + "-run";
 }
 
-/// Takes the lease of the query's directory in the store for this run. Null, with `refusal` set
-/// to the reason, when another process holds it.
+std::string owned_by(const std::string& query_id, const cluster::ownership& owner) {
+  if (owner.state == "succeeded" || owner.state == "failed") {
+    return "query " + query_id + " has ended in the store (" + owner.state + ")";
+  }
+  return "query " + query_id + " is owned by " + (owner.owner.empty() ? std::string("another process") : owner.owner) +
+         " (lease until " + cluster::iso_utc(owner.lease_until) + ")";
+}
+
+/// Takes the lease of the query's directory in the store for this run. A holder whose lease ends
+/// within one lease length (plus clock slack) and is not renewed meanwhile is gone (a killed run
+/// or worker): its lease is waited out, saying so once. Null, with `refusal` set to the reason,
+/// when the holder is alive (it renewed, or holds a longer lease), another took the query
+/// meanwhile, or the query has ended.
 boost::asio::awaitable<std::shared_ptr<cluster::lease>> take_run_lease(std::shared_ptr<io::rados_store> store,
                                                                        std::string dir, std::string query_id,
                                                                        std::string& refusal) {
+  using namespace std::chrono_literals;
   co_await store->make_dirs(dir);
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const cluster::lease_options lease_options{};
+  const auto longest_wait = lease_options.duration + 1s;  // one lease length, plus clock slack
   const std::string worker_id = run_worker_id();
+  std::optional<cluster::ownership> waiting_on;  // the holder being waited out, as first seen
+  std::optional<std::chrono::steady_clock::time_point> lapsed_since;
   for (;;) {
-    std::shared_ptr<cluster::lease> held = co_await cluster::lease::try_acquire(store, dir, worker_id, {});
+    std::shared_ptr<cluster::lease> held = co_await cluster::lease::try_acquire(store, dir, worker_id, lease_options);
     if (held) {
       co_return held;
     }
-    // Refused: another holder's lease runs (or the manifest moved under us: try again briefly).
     const cluster::ownership owner = co_await cluster::read_ownership(*store, dir);
-    if (owner.lease_current(std::chrono::system_clock::now()) || std::chrono::steady_clock::now() >= give_up) {
-      refusal = "query " + query_id + " is owned by " +
-                (owner.owner.empty() ? std::string("another process") : owner.owner) + " (lease until " +
-                cluster::iso_utc(owner.lease_until) + ")";
-      if (owner.state == "succeeded" || owner.state == "failed") {
-        refusal = "query " + query_id + " has ended in the store (" + owner.state + ")";
-      }
+    const auto now = std::chrono::system_clock::now();
+    if (owner.state == "succeeded" || owner.state == "failed") {
+      refusal = owned_by(query_id, owner);
       co_return nullptr;
     }
-    timer.expires_after(std::chrono::milliseconds(100));
+    auto pause = 200ms;
+    if (owner.lease_current(now)) {
+      lapsed_since.reset();
+      const bool lapsing = owner.lease_until - now <= longest_wait;
+      const bool same_holder =
+          !waiting_on || (owner.owner == waiting_on->owner && owner.lease_until <= waiting_on->lease_until);
+      if (!lapsing || !same_holder) {
+        refusal = owned_by(query_id, owner);  // alive: it renewed, or holds a longer lease, or took it
+        co_return nullptr;
+      }
+      if (!waiting_on) {
+        waiting_on = owner;
+        std::cerr << "ftq run: query " << query_id << " is held by "
+                  << (owner.owner.empty() ? std::string("another process") : owner.owner) << " until "
+                  << cluster::iso_utc(owner.lease_until) << "; waiting for its lease to lapse\n";
+      }
+    } else {
+      // Lapsed yet refused: the manifest moved under us, or the lock's own expiry (the OSD's
+      // clock) trails lease_until by a moment. Try again briefly.
+      const auto steady_now = std::chrono::steady_clock::now();
+      if (!lapsed_since) {
+        lapsed_since = steady_now;
+      } else if (steady_now - *lapsed_since >= 2s) {
+        refusal = owned_by(query_id, owner);
+        co_return nullptr;
+      }
+      pause = 100ms;
+    }
+    timer.expires_after(pause);
     co_await timer.async_wait(boost::asio::use_awaitable);
   }
 }

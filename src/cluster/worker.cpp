@@ -25,6 +25,7 @@
 
 #include "checkpoint/manager_impl.hpp"
 #include "csv/csv_writer.hpp"
+#include "inject/checkpoint_fault_router.hpp"
 #include "inject/fault_plan.hpp"
 #include "io/rados_store.hpp"
 #include "rados/connection.hpp"
@@ -37,46 +38,6 @@ using sys_clock = std::chrono::system_clock;
 using steady = std::chrono::steady_clock;
 
 bool has_code(const error& e, errc c) { return e.code() == make_error_code(c); }
-
-/// Routes the checkpoint fault rules of each job to the commits of that job's query only: the
-/// worker's one checkpoint manager (whose store the leases fence) serves every query.
-class routing_injector final : public io::fault_injector {
- public:
-  void route(const std::string& query_id, std::shared_ptr<io::fault_injector> target) {
-    std::lock_guard lock(mutex_);
-    routes_[query_id] = std::move(target);
-  }
-  void unroute(const std::string& query_id) {
-    std::lock_guard lock(mutex_);
-    routes_.erase(query_id);
-  }
-  int before(io::op_kind op, const std::filesystem::path& path) override {
-    auto target = find(path);
-    return target ? target->before(op, path) : 0;
-  }
-  void after(io::op_kind op, const std::filesystem::path& path, int error) override {
-    if (auto target = find(path)) {
-      target->after(op, path, error);
-    }
-  }
-
- private:
-  // The query whose directory `path` is in: one of its components is the query's id.
-  std::shared_ptr<io::fault_injector> find(const std::filesystem::path& path) {
-    std::lock_guard lock(mutex_);
-    if (routes_.empty()) {
-      return nullptr;
-    }
-    for (const auto& part : path) {
-      if (auto it = routes_.find(part.string()); it != routes_.end()) {
-        return it->second;
-      }
-    }
-    return nullptr;
-  }
-  std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<io::fault_injector>> routes_;
-};
 
 /// Relative csv_scan paths made absolute against the job's data directory, so queries with
 /// different data directories share one engine.
@@ -169,12 +130,10 @@ struct active_job {
   std::string id;
   job_status status;  // as the poll that took it read it
   std::shared_ptr<lease> held;
-  std::shared_ptr<inject::fault_plan> faults;  // the job's --inject, null without
-  std::unique_ptr<engine> own_engine;          // when the job needs engine options of its own
-  query_ptr q;                                 // once prepared (after own_engine: destroyed first)
-  bool lost = false;                           // the lease was reported lost
-  bool settled = false;                        // the outcome is committed (or refused): a loss no longer matters
-  bool announced = false;                      // "resumed ..." or "... from scratch" said
+  query_ptr q;             // once prepared
+  bool lost = false;       // the lease was reported lost
+  bool settled = false;    // the outcome is committed (or refused): a loss no longer matters
+  bool announced = false;  // "resumed ..." or "... from scratch" said
 };
 
 }  // namespace worker_detail
@@ -190,11 +149,13 @@ struct worker::impl : std::enable_shared_from_this<worker::impl> {
   std::string store_text;
   std::string name;
   std::shared_ptr<rados::connection> connection;
-  std::shared_ptr<routing_injector> faults = std::make_shared<routing_injector>();
+  // Each job's --inject checkpoint rules apply to its own commits only: the engine routes them
+  // through the worker's one checkpoint manager (whose store the leases fence).
+  std::shared_ptr<inject::checkpoint_fault_router> faults = std::make_shared<inject::checkpoint_fault_router>();
   std::shared_ptr<checkpoint_manager> manager;
   std::shared_ptr<io::rados_store> store;
   std::unique_ptr<job_registry> registry;
-  std::unique_ptr<engine> home_engine;
+  std::unique_ptr<engine> home_engine;  // runs every job (batch size and faults are per query)
   std::map<std::string, std::shared_ptr<active_job>> active;
   std::map<std::string, steady::time_point> delivery_retry;  // after a failed delivery
   mutable std::mutex view_mutex;
@@ -227,7 +188,6 @@ struct worker::impl : std::enable_shared_from_this<worker::impl> {
   void on_lost(const std::shared_ptr<active_job>& job, const std::string& why);
   boost::asio::awaitable<void> finish_failed(std::shared_ptr<active_job> job, std::string why);
   boost::asio::awaitable<void> release(std::shared_ptr<active_job> job, bool announce);
-  engine& engine_for(active_job& job);
   void stop();
   /// The view of the last poll, with this worker's counters now.
   void publish(const std::vector<job_status>& seen);
@@ -434,25 +394,6 @@ boost::asio::awaitable<bool> worker::impl::deliver_if_missing(job_status st) {
   co_return false;
 }
 
-engine& worker::impl::engine_for(active_job& job) {
-  const std::size_t rows = job.status.spec.batch_rows;
-  const bool own_rows = rows != 0 && rows != home_engine->options().batch_rows;
-  if (!own_rows && !job.faults) {
-    return *home_engine;
-  }
-  // Batch size and injected faults are engine-wide options: such a job gets an engine of its own
-  // on the same executor (it does not appear on the status endpoint's query list).
-  engine_options eo;
-  if (rows != 0) {
-    eo.batch_rows = rows;
-  }
-  if (job.faults) {
-    eo.fault_tolerance.faults = job.faults;
-  }
-  job.own_engine = std::make_unique<engine>(io.get_executor(), eo);
-  return *job.own_engine;
-}
-
 void worker::impl::start_job(job_status st, std::shared_ptr<lease> held) {
   auto job = std::make_shared<active_job>();
   job->id = st.query_id;
@@ -463,7 +404,6 @@ void worker::impl::start_job(job_status st, std::shared_ptr<lease> held) {
     if (e) {
       self->log("internal error running " + job->id + ": " + what_of(e));
     }
-    self->faults->unroute(job->id);
     self->active.erase(job->id);
   });
 }
@@ -589,28 +529,22 @@ boost::asio::awaitable<void> worker::impl::run_job(std::shared_ptr<active_job> j
 
   // The plan as submitted, against its data directory, with its faults and checkpoint schedule.
   std::string bad_job;
-  engine* eng = nullptr;
+  engine& eng = *home_engine;
   try {
     plan p = parse_plan(spec.plan_json);
     resolve_paths(p.root, spec.data_dir);
     if (p.name.empty()) {
       p.name = spec.plan_name.empty() ? id : spec.plan_name;
     }
-    if (!spec.inject.empty()) {
-      job->faults = std::make_shared<inject::fault_plan>(inject::fault_plan::parse(spec.inject));
-      if (auto checkpoint_faults = job->faults->checkpoint_faults()) {
-        faults->route(id, std::move(checkpoint_faults));
-      }
-      if (job->faults->empty()) {
-        job->faults.reset();
-      }
-    }
-    eng = &engine_for(*job);
     query_options qo;
     qo.checkpoints.manager = manager;
     qo.checkpoints.query_id = id;
     qo.checkpoints.interval = spec.checkpoint_interval;
-    job->q = eng->prepare(p, qo);
+    qo.batch_rows = spec.batch_rows;  // 0: the engine's
+    if (!spec.inject.empty()) {
+      qo.faults = std::make_shared<inject::fault_plan>(inject::fault_plan::parse(spec.inject));
+    }
+    job->q = eng.prepare(p, qo);
   } catch (const std::exception& e) {
     bad_job = e.what();
   }
@@ -632,7 +566,7 @@ boost::asio::awaitable<void> worker::impl::run_job(std::shared_ptr<active_job> j
   std::exception_ptr failure;
   query_result result;
   try {
-    result = co_await eng->run(job->q);
+    result = co_await eng.run(job->q);
   } catch (...) {
     failure = std::current_exception();
   }

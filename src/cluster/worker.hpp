@@ -66,7 +66,8 @@ class worker {
 
   const std::string& name() const noexcept;
   const std::string& store() const noexcept;
-  /// The engine its queries run on (for a status endpoint).
+  /// The one engine every query of the worker runs on, each with its job's batch size and
+  /// injected faults (for a status endpoint: it lists them all).
   engine& query_engine() noexcept;
   /// Every query of the store as of the last poll, with this worker's counters. Thread-safe.
   cluster_view view() const;

@@ -24,6 +24,8 @@
 #include "engine/recovery_gate.hpp"
 #include "exec/operators/csv_sink.hpp"
 #include "exec/operators/memory_sink.hpp"
+#include "inject/checkpoint_fault_router.hpp"
+#include "inject/fault_plan.hpp"
 #include "plan/binder.hpp"
 
 namespace ftq {
@@ -252,9 +254,32 @@ query_ptr engine::prepare(const plan& p, query_options options) {
     q->memory_sink = sink_id;
   }
   q->progress = std::make_shared<exec::query_progress>();
+  if (q->options.batch_rows == 0) {
+    q->options.batch_rows = impl_->options.batch_rows;
+  }
   q->context = std::make_unique<exec::execution_context>(
-      impl_->executor, impl_->options.batch_rows, q->root->subtree_size(), q->progress, impl_->options.yield_interval);
+      impl_->executor, q->options.batch_rows, q->root->subtree_size(), q->progress, impl_->options.yield_interval);
   const fault_tolerance_options& ft = impl_->options.fault_tolerance;
+  // A fault plan of the query's own takes the engine's place for it: in its operators and
+  // recovery (through its fault_tolerant_context) and, where the manager routes faults per
+  // query, in its checkpoint commits.
+  std::optional<fault_tolerance_options> own_ft;
+  if (q->options.faults) {
+    own_ft = ft;
+    own_ft->faults = q->options.faults;
+    if (const checkpoint_schedule& cs = q->options.checkpoints; cs.manager) {
+      q->fault_router = std::dynamic_pointer_cast<inject::checkpoint_fault_router>(cs.manager->options().faults);
+      if (q->fault_router) {
+        q->fault_dir = cs.manager->internals().query_dir(q->checkpoint_id);
+      } else if (q->options.faults->checkpoint_faults()) {
+        throw error(errc::setting_invalid,
+                    "query '" + q->name + "': its fault plan has checkpoint rules, but its checkpoint manager " +
+                        "cannot route faults per query (make it with an inject::checkpoint_fault_router as " +
+                        "checkpoint_options::faults)");
+      }
+    }
+  }
+  const fault_tolerance_options& query_ft = own_ft ? *own_ft : ft;
   if (const checkpoint_schedule& cs = q->options.checkpoints; cs.manager) {
     q->checkpointer = std::make_unique<engine_detail::query_checkpointer>(
         cs, q->checkpoint_id, engine_detail::plan_hash(json), ft.checkpoint_interval);
@@ -279,8 +304,8 @@ query_ptr engine::prepare(const plan& p, query_options options) {
   }
   q->options.priority = std::max<std::uint32_t>(1, q->options.priority);
   q->fault_tolerance = std::make_unique<fault_tolerant_context>(q->checkpoint_id.empty() ? q->name : q->checkpoint_id,
-                                                                ft, std::move(policy), impl_->detector, impl_->budget,
-                                                                q->options.checkpoints.manager);
+                                                                query_ft, std::move(policy), impl_->detector,
+                                                                impl_->budget, q->options.checkpoints.manager);
   if (ft.enabled) {
     q->recovery = std::make_unique<engine_detail::query_recovery>(
         *q->root, *q->context, *q->fault_tolerance, q->checkpointer.get(), *impl_->gate, q->options.priority, q->name);
@@ -326,6 +351,28 @@ class running_registration {
   std::mutex& m_;
   std::vector<std::weak_ptr<query>>& list_;
   const query* q_;
+};
+
+// Routes the query's checkpoint I/O to its own fault plan's checkpoint rules (none: no
+// injected checkpoint faults at all) for as long as run() runs.
+class checkpoint_fault_route {
+ public:
+  explicit checkpoint_fault_route(const query::impl& qi) : router_(qi.fault_router), dir_(qi.fault_dir) {
+    if (router_) {
+      router_->route(dir_, qi.options.faults->checkpoint_faults());
+    }
+  }
+  ~checkpoint_fault_route() {
+    if (router_) {
+      router_->unroute(dir_);
+    }
+  }
+  checkpoint_fault_route(const checkpoint_fault_route&) = delete;
+  checkpoint_fault_route& operator=(const checkpoint_fault_route&) = delete;
+
+ private:
+  std::shared_ptr<inject::checkpoint_fault_router> router_;
+  std::filesystem::path dir_;
 };
 
 // The query ended: its last status joins the finished list and its rows the metrics' totals,
@@ -413,6 +460,7 @@ boost::asio::awaitable<query_result> engine::run(query_ptr q) {
   }
   impl_->metrics.query_started();
   const running_registration registration(impl_->running_mutex, impl_->running, q);
+  const checkpoint_fault_route fault_route(qi);
   query_result result;
   result.columns = qi.bound->output;
   auto& ctx = *qi.context;

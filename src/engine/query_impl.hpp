@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,10 @@
 
 namespace ftq {
 
+namespace inject {
+class checkpoint_fault_router;
+}
+
 struct query::impl {
   std::uint64_t id = 0;
   std::string name;
@@ -35,6 +40,10 @@ struct query::impl {
   std::optional<std::size_t> memory_sink;  // the id of the sink holding an in-memory result
   std::unique_ptr<fault_tolerant_context> fault_tolerance;
   std::unique_ptr<engine_detail::query_recovery> recovery;  // null: fault tolerance off
+  // With a fault plan of its own (options.faults) and a checkpoint manager that routes faults:
+  // the router, and the query's directory, routed to the plan's checkpoint rules while it runs.
+  std::shared_ptr<inject::checkpoint_fault_router> fault_router;
+  std::filesystem::path fault_dir;
 
   // When it ran and how it ended, for status (guarded: written by run(), read by any thread).
   mutable std::mutex ended_mutex;

@@ -2,7 +2,9 @@
 // `ftq run --checkpoint-store` gives the local result and resumes from RADOS, a second run of a
 // query another process holds is refused naming the owner, `ftq submit` + `ftq worker` deliver
 // the result a plain run writes, `ftq submit --wait` waits for it, `ftq status` shows who did
-// what, and bad stores and flags are usage errors.
+// what, a worker runs a job with its own batch size and faults on its one engine (so its status
+// endpoint lists it), a rerun of a killed `ftq run` waits out the dead run's lease and resumes
+// while a live holder still refuses it promptly, and bad stores and flags are usage errors.
 
 #include <doctest/doctest.h>
 
@@ -470,4 +472,138 @@ TEST_CASE("bad stores and flags of the scale-out commands exit 2 with a message"
   for (const char* command : {"worker", "submit", "status"}) {
     CHECK(contains(main_help.out, command));
   }
+}
+
+TEST_CASE("a worker runs a job with its own batch size and faults on its one engine: /status lists it") {
+  workspace w;
+  const std::string expected = w.local_result();
+  // 60 scan batches of 1000 rows (the engine's own are 4096), each stalled 20 ms: long enough to
+  // be seen running. The local result is summed in batches of 1000 too (float sums follow them).
+  // Its first checkpoint commit fails: the worker routes the job's checkpoint rules to its commits.
+  auto sub = run_ftq("submit " + q(w.plan) + " --data " + q(w.data) + " --out " + q(w.dir / "out.csv") +
+                     " --checkpoint-store " + q(w.store) +
+                     " --query-id own-options --batch-rows 1000 --checkpoint-interval 100ms --inject "
+                     "'stall:op=csv_scan,p=1,for=20ms;checkpoint:n=1,errno=EIO'");
+  REQUIRE_MESSAGE(sub.status == 0, sub.out);
+  ftq_process worker(
+      {"worker", "--checkpoint-store", w.store, "--name", "w3", "--status", "127.0.0.1:0", "--exit-when-idle", "1s"},
+      w.dir / "worker.log");
+  const std::regex listening(R"(ftq worker w3: listening on http://127\.0\.0\.1:(\d+)\n)");
+  std::smatch m;
+  std::string log;
+  for (int i = 0; i < 500 && !std::regex_search(log, m, listening); ++i) {
+    std::this_thread::sleep_for(10ms);
+    log = worker.output();
+  }
+  REQUIRE_MESSAGE(std::regex_search(log, m, listening), log);
+  ftq::test::http_client http(static_cast<std::uint16_t>(std::stoi(m[1].str())));
+
+  // While it runs, /status lists it among the engine's queries, scanning in batches of 1000.
+  boost::json::object seen;
+  for (int i = 0; i < 500 && seen.empty(); ++i) {
+    const auto reply = http.get("/status");
+    REQUIRE(reply.status == 200);
+    const auto v = boost::json::parse(reply.body);
+    for (const auto& query : v.at("queries").as_array()) {
+      if (query.at("checkpoint_id").as_string() == "own-options" && query.at("state").as_string() == "running" &&
+          query.at("checkpoint").at("failures").to_number<std::uint64_t>() == 1 &&
+          query.at("checkpoint").at("commits").to_number<std::uint64_t>() >= 1) {
+        for (const auto& op : query.at("operators").as_array()) {
+          if (op.at("name").as_string() == "csv_scan" && op.at("batches_out").to_number<std::uint64_t>() >= 2) {
+            seen = query.as_object();
+          }
+        }
+      }
+    }
+    if (seen.empty()) {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  REQUIRE_MESSAGE(!seen.empty(), worker.output());
+  for (const auto& op : seen.at("operators").as_array()) {
+    if (op.at("name").as_string() == "csv_scan") {
+      const auto rows = op.at("rows_out").to_number<std::uint64_t>();
+      const auto batches = op.at("batches_out").to_number<std::uint64_t>();
+      CAPTURE(rows);
+      CAPTURE(batches);
+      CHECK(rows <= batches * 1000);  // the engine's 4096-row batches would give 4 times fewer
+      CHECK(rows > (batches - 1) * 1000);
+    }
+  }
+
+  CHECK_MESSAGE(worker.wait(60s) == 0, worker.output());
+  CHECK_MESSAGE(contains(worker.output(), "ftq worker w3: succeeded own-options: "), worker.output());
+  CHECK(ftq::test::read_file_or_fail(w.dir / "out.csv") == expected);
+}
+
+TEST_CASE("a rerun of a SIGKILLed ftq run waits out its lease and resumes; a live holder still refuses promptly") {
+  workspace w;
+  const std::string expected = w.local_result();
+  std::vector<std::string> args = w.run_args("killed.csv");
+  args.insert(args.end(), {"--checkpoint-store", w.store, "--checkpoint-interval", "100ms", "--inject",
+                           "stall:op=csv_scan,p=1,for=20ms"});
+  {
+    ftq_process first(args, w.dir / "killed.log");
+    bool checkpointed = false;
+    for (int i = 0; i < 400 && !checkpointed; ++i) {
+      const auto r = run_ftq("status --checkpoint-store " + q(w.store) + " --json");
+      if (r.status == 0) {
+        const boost::json::value v = boost::json::parse(r.out);
+        const auto& queries = v.at("queries").as_array();
+        checkpointed = !queries.empty() && !queries.at(0).at("last_epoch").is_null();
+      }
+      if (!checkpointed) {
+        std::this_thread::sleep_for(10ms);
+      }
+    }
+    REQUIRE_MESSAGE(checkpointed, first.output());
+    first.signal(SIGKILL);
+    CHECK(first.wait(10s) == 128 + SIGKILL);
+  }
+  // At once: the dead run's lease still runs (up to 3 s); the rerun waits it out, then resumes.
+  const auto started = std::chrono::steady_clock::now();
+  auto rerun = run_ftq(w.run_line("killed.csv") + " --checkpoint-store " + q(w.store) + " --checkpoint-interval 100ms");
+  const auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE_MESSAGE(rerun.status == 0, rerun.out);
+  CHECK_MESSAGE(
+      std::regex_search(rerun.out, std::regex(R"(ftq run: query q1-[0-9a-f]{16} is held by \S+-run until )"
+                                              R"(\d{4}-\d\d-\d\dT[0-9:.]+Z; waiting for its lease to lapse\n)")),
+      rerun.out);
+  CHECK_MESSAGE(contains(rerun.out, "ftq: resuming q1-"), rerun.out);
+  CHECK(ftq::test::read_file_or_fail(w.dir / "killed.csv") == expected);
+  CHECK(took < 10s);
+
+  // A live holder renews its lease: a rerun sees it move and gives up within about a renewal.
+  fs::remove(w.dir / "killed.csv");
+  std::vector<std::string> live_args = w.run_args("live.csv");
+  live_args.insert(live_args.end(), {"--checkpoint-store", w.store, "--checkpoint-interval", "100ms", "--inject",
+                                     "stall:op=csv_scan,p=1,for=100ms"});
+  ftq_process live(live_args, w.dir / "live.log");
+  bool held = false;
+  for (int i = 0; i < 400 && !held; ++i) {
+    const auto r = run_ftq("status --checkpoint-store " + q(w.store) + " --json");
+    if (r.status == 0) {
+      const boost::json::value v = boost::json::parse(r.out);
+      for (const auto& query : v.at("queries").as_array()) {
+        held = held || (query.at("lease_current").as_bool() && contains(std::string(query.at("owner").as_string()),
+                                                                        "-" + std::to_string(live.pid()) + "-run"));
+      }
+    }
+    if (!held) {
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+  REQUIRE_MESSAGE(held, live.output());
+  const auto asked = std::chrono::steady_clock::now();
+  auto refused = run_ftq(w.run_line("live.csv") + " --checkpoint-store " + q(w.store) + " --checkpoint-interval 100ms");
+  const auto refused_after = std::chrono::steady_clock::now() - asked;
+  CHECK_MESSAGE(refused.status == 1, refused.out);
+  CHECK_MESSAGE(contains(refused.out, "is owned by "), refused.out);
+  CHECK_MESSAGE(contains(refused.out, "-" + std::to_string(live.pid()) + "-run (lease until "), refused.out);
+  CHECK_MESSAGE(refused_after < 2500ms, std::chrono::duration_cast<std::chrono::milliseconds>(refused_after).count()
+                                            << " ms\n"
+                                            << refused.out);
+  CHECK_FALSE(fs::exists(w.dir / "live.csv"));
+  live.signal(SIGTERM);
+  CHECK_MESSAGE(live.wait(30s) == 143, live.output());
 }
