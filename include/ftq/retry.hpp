@@ -43,17 +43,17 @@ std::string_view error_class_name(error_class c) noexcept;
 std::optional<error_class> parse_error_class(std::string_view name) noexcept;
 
 /// Maps an exception to its class. ftq::error by code: query_cancelled, lease_lost -> cancelled;
-/// transient_failure, store_unavailable -> transient; lease_held -> bad_input; operator_stalled -> stall; operator_failed -> operator_fault;
-/// plan_invalid, csv_malformed -> bad_input; checkpoint_* -> checkpoint; internal -> internal;
-/// io_error / std::system_error by errno: ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE -> resource;
-/// ENOENT, EACCES, EPERM, ENOTDIR, EISDIR, EINVAL, EROFS -> bad_input; any other errno (EIO,
-/// EAGAIN, EINTR, ETIMEDOUT, ECONNRESET, EBUSY...) -> transient. ftq::error with
-/// retries_exhausted, retry_budget_exhausted, circuit_open, recovery_failed, handler_timeout,
-/// recovery_policy_invalid -> internal (recovery already gave up). io_failed and
-/// io_backend_unavailable -> transient and internal. std::bad_alloc -> resource;
-/// std::overflow_error, std::invalid_argument, std::out_of_range, std::domain_error,
-/// std::length_error -> bad_input; other std::exception -> operator_fault; anything else
-/// (including a null exception_ptr) -> internal.
+/// transient_failure, store_unavailable -> transient; operator_stalled -> stall;
+/// operator_failed -> operator_fault; plan_invalid, csv_malformed, lease_held -> bad_input;
+/// checkpoint_* -> checkpoint; internal -> internal; io_error / std::system_error by errno:
+/// ENOSPC, EDQUOT, ENOMEM, EMFILE, ENFILE -> resource; ENOENT, EACCES, EPERM, ENOTDIR, EISDIR,
+/// EINVAL, EROFS -> bad_input; any other errno (EIO, EAGAIN, EINTR, ETIMEDOUT, ECONNRESET,
+/// EBUSY...) -> transient. ftq::error with retries_exhausted, retry_budget_exhausted,
+/// circuit_open, recovery_failed, handler_timeout, recovery_policy_invalid -> internal (recovery
+/// already gave up). io_failed and io_backend_unavailable -> transient and internal.
+/// std::bad_alloc -> resource; std::overflow_error, std::invalid_argument, std::out_of_range,
+/// std::domain_error, std::length_error -> bad_input; other std::exception -> operator_fault;
+/// anything else (including a null exception_ptr) -> internal.
 error_class classify(const std::exception_ptr& e) noexcept;
 /// Never retried whatever a policy says: cancelled, bad_input.
 bool never_retryable(error_class c) noexcept;

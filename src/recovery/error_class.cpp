@@ -20,7 +20,7 @@ error_class classify_ftq(errc e) noexcept {
     case errc::lease_lost:  // another process owns the query now: this one must stop, not retry
       return error_class::cancelled;
     case errc::transient_failure:
-    case errc::io_failed:  // a data or result file step failed without a more precise errno
+    case errc::io_failed:          // a data or result file step failed without a more precise errno
     case errc::store_unavailable:  // the cluster may be back by the next attempt
       return error_class::transient;
     case errc::operator_stalled:

@@ -19,7 +19,11 @@ TEST_CASE("every ftq::errc value has its own message in the ftq category") {
                            ftq::errc::checkpoint_plan_mismatch,
                            ftq::errc::checkpoint_version_unsupported,
                            ftq::errc::checkpoint_not_found,
-                           ftq::errc::io_backend_unavailable};
+                           ftq::errc::io_backend_unavailable,
+                           ftq::errc::setting_invalid,
+                           ftq::errc::store_unavailable,
+                           ftq::errc::lease_held,
+                           ftq::errc::lease_lost};
   std::vector<std::string> seen;
   for (auto e : all) {
     std::error_code ec = e;  // is_error_code_enum makes the conversion implicit

@@ -49,6 +49,11 @@ TEST_CASE("classify: ftq::error by code") {
   CHECK(class_of_ftq(errc::operator_failed) == error_class::operator_fault);
   CHECK(class_of_ftq(errc::plan_invalid) == error_class::bad_input);
   CHECK(class_of_ftq(errc::csv_malformed) == error_class::bad_input);
+  // Scale-out: a lost lease stops the query (never retried); a cluster away may come back; a
+  // query another live process owns will be owned by it on the next attempt too.
+  CHECK(class_of_ftq(errc::lease_lost) == error_class::cancelled);
+  CHECK(class_of_ftq(errc::store_unavailable) == error_class::transient);
+  CHECK(class_of_ftq(errc::lease_held) == error_class::bad_input);
   CHECK(class_of(ftq::plan_error("plan.input", "unknown column")) == error_class::bad_input);
   CHECK(class_of(ftq::csv_error("a.csv", 3, 4, "not a number")) == error_class::bad_input);
   for (const errc c : {errc::checkpoint_corrupt, errc::checkpoint_tampered, errc::checkpoint_wrong_key,
