@@ -808,82 +808,69 @@ asio::awaitable<void> rados_store::remove(std::vector<fs::path> paths) {
   }
 }
 
-asio::awaitable<std::vector<std::string>> rados_store::list(fs::path path) {
-  const std::string dir = dir_key(path);
-  const std::string oid = layout::manifest_oid(dir);
-  std::vector<std::string> names;
-  if (const int injected = before(op_kind::list, oid); injected != 0) {
-    after(op_kind::list, oid, injected);
-    rados::throw_rados_error(oid, "list", -injected);
+asio::awaitable<std::map<std::string, librados::bufferlist>> rados_store::omap_entries(std::string oid,
+                                                                                       std::string prefix,
+                                                                                       op_kind op_step) {
+  const char* what = op_name(op_step).data();
+  if (const int injected = before(op_step, oid); injected != 0) {
+    after(op_step, oid, injected);
+    rados::throw_rados_error(oid, what, -injected);
   }
+  std::map<std::string, librados::bufferlist> entries;
   std::string start_after;
   for (;;) {
     librados::ObjectReadOperation op;
     std::map<std::string, librados::bufferlist> values;
     bool more = false;
     int rv = 0;
-    op.omap_get_vals2(start_after, std::string(layout::file_key_prefix), omap_page, &values, &more, &rv);
+    op.omap_get_vals2(start_after, prefix, omap_page, &values, &more, &rv);
     librados::bufferlist unused;
     int r = co_await connection_->operate(oid, op, &unused);
     if (r == 0 && rv < 0) {
       r = rv;
     }
     if (r == -ENOENT) {
-      break;
+      break;  // no such object: no entries
     }
     if (r < 0) {
-      after(op_kind::list, oid, -r);
-      rados::throw_rados_error(oid, "list", r);
+      after(op_step, oid, -r);
+      rados::throw_rados_error(oid, what, r);
     }
-    for (const auto& [key, value] : values) {
-      names.push_back(key.substr(layout::file_key_prefix.size()));
+    for (auto& [key, value] : values) {
       start_after = key;
+      entries.emplace(key.substr(prefix.size()), std::move(value));
     }
     if (!more || values.empty()) {
       break;
     }
   }
-  after(op_kind::list, oid, 0);
-  std::sort(names.begin(), names.end());
-  co_return names;
+  after(op_step, oid, 0);
+  co_return entries;
+}
+
+// The names and prefixes are named locals, not temporaries inside the co_await expressions:
+// GCC 12 mishandles temporaries with destructors there.
+asio::awaitable<std::vector<std::string>> rados_store::list(fs::path path) {
+  std::string oid = layout::manifest_oid(dir_key(path));
+  std::string prefix(layout::file_key_prefix);
+  const std::map<std::string, librados::bufferlist> entries =
+      co_await omap_entries(std::move(oid), std::move(prefix), op_kind::list);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : entries) {
+    names.push_back(name);
+  }
+  co_return names;  // sorted: map order
 }
 
 asio::awaitable<std::vector<std::string>> rados_store::list_dirs(fs::path path) {
-  const std::string oid = layout::index_oid(dir_key(path));
+  std::string oid = layout::index_oid(dir_key(path));
+  std::string no_prefix;
+  const std::map<std::string, librados::bufferlist> entries =
+      co_await omap_entries(std::move(oid), std::move(no_prefix), op_kind::list);
   std::vector<std::string> names;
-  if (const int injected = before(op_kind::list, oid); injected != 0) {
-    after(op_kind::list, oid, injected);
-    rados::throw_rados_error(oid, "list", -injected);
+  for (const auto& [name, value] : entries) {
+    names.push_back(name);
   }
-  std::string start_after;
-  for (;;) {
-    librados::ObjectReadOperation op;
-    std::set<std::string> keys;
-    bool more = false;
-    int rv = 0;
-    op.omap_get_keys2(start_after, omap_page, &keys, &more, &rv);
-    librados::bufferlist unused;
-    int r = co_await connection_->operate(oid, op, &unused);
-    if (r == 0 && rv < 0) {
-      r = rv;
-    }
-    if (r == -ENOENT) {
-      break;
-    }
-    if (r < 0) {
-      after(op_kind::list, oid, -r);
-      rados::throw_rados_error(oid, "list", r);
-    }
-    for (const auto& k : keys) {
-      names.push_back(k);
-      start_after = k;
-    }
-    if (!more || keys.empty()) {
-      break;
-    }
-  }
-  after(op_kind::list, oid, 0);
-  std::sort(names.begin(), names.end());
   co_return names;
 }
 
@@ -956,42 +943,16 @@ asio::awaitable<std::vector<std::string>> rados_store::sweep(fs::path path) {
     co_return removed;
   }
   // Every entry of the manifest (paged), then the chunks none of them references.
-  const std::string manifest = layout::manifest_oid(dir);
-  if (const int injected = before(op_kind::read, manifest); injected != 0) {
-    after(op_kind::read, manifest, injected);
-    rados::throw_rados_error(manifest, "read", -injected);
-  }
+  std::string manifest = layout::manifest_oid(dir);
+  std::string file_keys(layout::file_key_prefix);
+  const std::map<std::string, librados::bufferlist> values =
+      co_await omap_entries(std::move(manifest), std::move(file_keys), op_kind::read);
   std::map<std::string, entry> entries;
-  std::string start_after;
-  for (;;) {
-    librados::ObjectReadOperation op;
-    std::map<std::string, librados::bufferlist> values;
-    bool more = false;
-    int rv = 0;
-    op.omap_get_vals2(start_after, std::string(layout::file_key_prefix), omap_page, &values, &more, &rv);
-    librados::bufferlist unused;
-    int r = co_await connection_->operate(manifest, op, &unused);
-    if (r == 0 && rv < 0) {
-      r = rv;
-    }
-    if (r == -ENOENT) {
-      break;  // no manifest: nothing references anything
-    }
-    if (r < 0) {
-      after(op_kind::read, manifest, -r);
-      rados::throw_rados_error(manifest, "read", r);
-    }
-    for (auto& [key, value] : values) {
-      start_after = key;
-      if (const std::optional<entry> e = parse_entry(value.to_str())) {
-        entries.emplace(key.substr(layout::file_key_prefix.size()), *e);
-      }
-    }
-    if (!more || values.empty()) {
-      break;
+  for (const auto& [name, value] : values) {
+    if (const std::optional<entry> e = parse_entry(value.to_str())) {
+      entries.emplace(name, *e);
     }
   }
-  after(op_kind::read, manifest, 0);
   std::vector<std::string> doomed;
   for (auto& [leaf, c] : candidates) {
     auto it = entries.find(c.name);

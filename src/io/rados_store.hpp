@@ -144,6 +144,11 @@ class rados_store final : public file_store {
   /// Deletes `oids` (unlink steps), parallel_chunks at a time; returns the first error other than
   /// ENOENT with its object, or 0.
   boost::asio::awaitable<std::pair<int, std::string>> remove_objects(std::vector<std::string> oids);
+  /// Every omap entry of `oid` whose key starts with `prefix`, the prefix cut from the keys, read
+  /// page by page and announced to the fault injector as one `op` step; empty when `oid` does not
+  /// exist. Throws io_error.
+  boost::asio::awaitable<std::map<std::string, librados::bufferlist>> omap_entries(std::string oid, std::string prefix,
+                                                                                   op_kind op);
   std::string next_unique();
   int before(op_kind op, const std::string& path);
   void after(op_kind op, const std::string& path, int error);
