@@ -37,6 +37,7 @@
 
 #include <ftq/error.hpp>
 
+#include "fs_name.hpp"
 #include "io/file_store.hpp"
 
 namespace asio = boost::asio;
@@ -46,32 +47,6 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 [[noreturn]] void die(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
-
-std::string fs_name(const fs::path& dir) {
-  struct statfs s {};
-  if (::statfs(dir.c_str(), &s) != 0) {
-    return "unknown";
-  }
-  switch (static_cast<unsigned long>(s.f_type)) {
-    case EXT4_SUPER_MAGIC:
-      return "ext4";
-    case TMPFS_MAGIC:
-      return "tmpfs (fsync is free: figures are not disk figures)";
-    case XFS_SUPER_MAGIC:
-      return "xfs";
-    case BTRFS_SUPER_MAGIC:
-      return "btrfs";
-    case OVERLAYFS_SUPER_MAGIC:
-      return "overlayfs";
-    case NFS_SUPER_MAGIC:
-      return "nfs";
-    default: {
-      char hex[32];
-      std::snprintf(hex, sizeof hex, "0x%lx", static_cast<unsigned long>(s.f_type));
-      return std::string("fs magic ") + hex;
-    }
-  }
-}
 
 // The commit protocol inline, with no store around it.
 void bare_syscalls(const fs::path& dir, const std::string& name, const std::vector<std::byte>& data) {
@@ -346,7 +321,7 @@ int main(int argc, char** argv) {
     return exit_code;
   }
 
-  const std::string filesystem = fs_name(base);
+  const std::string filesystem = ftq::bench::fs_name(base);
   auto floor_of = [&](const std::string& size) {
     double f = 0;
     for (const char* bare : {"bare syscalls", "bare liburing"}) {

@@ -37,6 +37,7 @@
 #include <ftq/checkpoint.hpp>
 #include <ftq/error.hpp>
 
+#include "fs_name.hpp"
 #include "io/file_store.hpp"
 #include "io/rados_store.hpp"
 #include "rados/connection.hpp"
@@ -47,27 +48,6 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-std::string fs_name(const fs::path& dir) {
-  struct statfs s {};
-  if (::statfs(dir.c_str(), &s) != 0) {
-    return "unknown";
-  }
-  switch (static_cast<unsigned long>(s.f_type)) {
-    case EXT4_SUPER_MAGIC:
-      return "ext4";
-    case TMPFS_MAGIC:
-      return "tmpfs (fsync is free: not disk figures)";
-    case XFS_SUPER_MAGIC:
-      return "xfs";
-    case BTRFS_SUPER_MAGIC:
-      return "btrfs";
-    case OVERLAYFS_SUPER_MAGIC:
-      return "overlayfs";
-    default:
-      return "other";
-  }
-}
 
 /// "4K" -> 4096, "1M" -> 1048576, "64M", "1G", or plain bytes.
 std::size_t parse_size(const std::string& text) {
@@ -274,8 +254,8 @@ int main(int argc, char** argv) {
 
     // The table.
     std::printf("local directory: %s (%s); RADOS: %s (conf %s), chunk %s\n", local_dir.c_str(),
-                fs_name(local_dir).c_str(), store_uri.c_str(), ceph_conf.empty() ? "default" : ceph_conf.c_str(),
-                size_label(chunk).c_str());
+                ftq::bench::fs_name(local_dir).c_str(), store_uri.c_str(),
+                ceph_conf.empty() ? "default" : ceph_conf.c_str(), size_label(chunk).c_str());
     std::printf("%-8s %-9s %7s %9s %9s %9s %9s %9s %9s\n", "size", "store", "rounds", "p50 ms", "p99 ms", "mean ms",
                 "min ms", "max ms", "vs local");
     std::string json_text = "[";

@@ -45,13 +45,7 @@ std::shared_ptr<ftq::rados::connection> conn_a() { return ftq::test::rados_clust
 std::shared_ptr<ftq::rados::connection> conn_b() { return ftq::test::rados_cluster::client_b(); }
 std::string unique_prefix(const std::string& what) { return ftq::test::rados_cluster::unique_prefix("jobs-" + what); }
 
-std::shared_ptr<ftq::io::rados_store> make_store(asio::any_io_executor ex, std::shared_ptr<ftq::rados::connection> c,
-                                                 const std::string& root, std::size_t chunk_bytes = 64 << 20) {
-  ftq::io::rados_store_options o;
-  o.root = root;
-  o.chunk_bytes = chunk_bytes;
-  return std::make_shared<ftq::io::rados_store>(ex, std::move(c), o);
-}
+using ftq::test::rados_cluster::store_on;
 
 asio::awaitable<void> sleep_for(milliseconds d) {
   const asio::any_io_executor ex = co_await asio::this_coro::executor;
@@ -130,7 +124,7 @@ TEST_CASE("submit, list and status round trip") {
   ftq::test::temp_dir tmp("ftq-jobs");
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
-    auto store = make_store(ex, conn_a(), root);
+    auto store = store_on(ex, conn_a(), root);
     job_registry jobs(store, root);
     const std::string dir = jobs.dir_of(q1);
     CHECK(dir == root + "/q1");
@@ -159,7 +153,7 @@ TEST_CASE("submit, list and status round trip") {
     CHECK_FALSE(st.last_epoch.has_value());
 
     // A worker takes it, runs it and checkpoints: status shows all of it.
-    auto worker = make_store(ex, conn_b(), root);
+    auto worker = store_on(ex, conn_b(), root);
     std::shared_ptr<lease> l = co_await lease::try_acquire(worker, dir, worker_b, long_lease);
     REQUIRE(l != nullptr);
     job_registry worker_jobs(worker, root);
@@ -194,7 +188,7 @@ TEST_CASE("submit refuses a bad id, a relative output path, and an id whose quer
   ftq::test::temp_dir tmp("ftq-jobs");
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
-    auto store = make_store(ex, conn_a(), root);
+    auto store = store_on(ex, conn_a(), root);
     job_registry jobs(store, root);
     const std::string dir = jobs.dir_of(q1);
     const job_spec bad_id = make_spec("bad/id", tmp / "o.csv");
@@ -213,7 +207,7 @@ TEST_CASE("submit refuses a bad id, a relative output path, and an id whose quer
     e = co_await std::move(queued_attempt);
     CHECK((e == ftq::make_error_code(ftq::errc::setting_invalid)));  // queued
 
-    auto worker = make_store(ex, conn_b(), root);
+    auto worker = store_on(ex, conn_b(), root);
     std::shared_ptr<lease> l = co_await lease::try_acquire(worker, dir, worker_b, long_lease);
     REQUIRE(l != nullptr);
     job_registry worker_jobs(worker, root);
@@ -234,8 +228,8 @@ TEST_CASE("commit_result commits exactly once: of two racing workers the fenced 
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
     // Small chunks: each result spans several objects.
-    auto store_a = make_store(ex, conn_a(), root, 1000);
-    auto store_b = make_store(ex, conn_b(), root, 1000);
+    auto store_a = store_on(ex, conn_a(), root, 1000);
+    auto store_b = store_on(ex, conn_b(), root, 1000);
     job_registry jobs_a(store_a, root);
     job_registry jobs_b(store_b, root);
     const job_spec spec = make_spec(q1, tmp / "out.csv");
@@ -310,7 +304,7 @@ TEST_CASE("read_result verifies the committed bytes") {
   ftq::test::temp_dir tmp("ftq-jobs");
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
-    auto store = make_store(ex, conn_a(), root, 1000);
+    auto store = store_on(ex, conn_a(), root, 1000);
     job_registry jobs(store, root);
     const std::string dir = jobs.dir_of(q1);
     const job_spec spec = make_spec(q1, tmp / "out.csv");
@@ -368,7 +362,7 @@ TEST_CASE("deliver writes the result atomically, is idempotent, and rewrites a f
   const std::filesystem::path out = tmp / "result.csv";
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
-    auto store = make_store(ex, conn_a(), root);
+    auto store = store_on(ex, conn_a(), root);
     job_registry jobs(store, root);
     const std::string dir = jobs.dir_of(q1);
     const job_spec spec = make_spec(q1, out);
@@ -405,7 +399,7 @@ TEST_CASE("deliver into a directory that does not exist is an io_error naming th
   ftq::test::temp_dir tmp("ftq-jobs");
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
-    auto store = make_store(ex, conn_a(), root);
+    auto store = store_on(ex, conn_a(), root);
     job_registry jobs(store, root);
     const std::string dir = jobs.dir_of(q1);
     const job_spec spec = make_spec(q1, tmp / "missing" / "out.csv");
@@ -432,8 +426,8 @@ TEST_CASE("a failed query reports its error, and resubmitting an ended id replac
   ftq::test::temp_dir tmp("ftq-jobs");
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
     const auto ca = conn_a();
-    auto store = make_store(ex, conn_a(), root, 1000);
-    auto worker = make_store(ex, conn_b(), root, 1000);
+    auto store = store_on(ex, conn_a(), root, 1000);
+    auto worker = store_on(ex, conn_b(), root, 1000);
     job_registry jobs(store, root);
     job_registry worker_jobs(worker, root);
     const std::string dir = jobs.dir_of(q1);

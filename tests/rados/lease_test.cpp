@@ -42,12 +42,7 @@ std::shared_ptr<ftq::rados::connection> conn_a() { return ftq::test::rados_clust
 std::shared_ptr<ftq::rados::connection> conn_b() { return ftq::test::rados_cluster::client_b(); }
 std::string unique_prefix(const std::string& what) { return ftq::test::rados_cluster::unique_prefix("lease-" + what); }
 
-std::shared_ptr<ftq::io::rados_store> make_store(asio::any_io_executor ex, std::shared_ptr<ftq::rados::connection> c,
-                                                 const std::string& root) {
-  ftq::io::rados_store_options o;
-  o.root = root;
-  return std::make_shared<ftq::io::rados_store>(ex, std::move(c), o);
-}
+using ftq::test::rados_cluster::store_on;
 
 asio::awaitable<void> sleep_for(milliseconds d) {
   const asio::any_io_executor ex = co_await asio::this_coro::executor;
@@ -104,8 +99,8 @@ TEST_CASE("a lease is taken once: a second worker is refused while it is current
   const std::string dir = root + "/q1";
   const std::filesystem::path dir_path(dir);
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
-    auto store_b = make_store(ex, conn_b(), root);
+    auto store_a = store_on(ex, conn_a(), root);
+    auto store_b = store_on(ex, conn_b(), root);
     co_await store_a->make_dirs(dir_path);
     const lease_options options{milliseconds(5000), milliseconds(1000)};
     std::shared_ptr<lease> a = co_await lease::try_acquire(store_a, dir, worker_a, options);
@@ -138,8 +133,8 @@ TEST_CASE("a lapsed lease is taken over no earlier than it lapses and within one
   const milliseconds duration(1500);
   const milliseconds poll(100);
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
-    auto store_b = make_store(ex, conn_b(), root);
+    auto store_a = store_on(ex, conn_a(), root);
+    auto store_b = store_on(ex, conn_b(), root);
     co_await store_a->make_dirs(dir_path);
     const lease_options options{duration, milliseconds(500)};
     const auto before_a = steady_clock::now();
@@ -179,8 +174,8 @@ TEST_CASE("renewal keeps a lease alive well past its duration, and release hands
   const std::string dir = root + "/q1";
   const std::filesystem::path dir_path(dir);
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
-    auto store_b = make_store(ex, conn_b(), root);
+    auto store_a = store_on(ex, conn_a(), root);
+    auto store_b = store_on(ex, conn_b(), root);
     co_await store_a->make_dirs(dir_path);
     const lease_options options{milliseconds(1500), milliseconds(300)};
     std::shared_ptr<lease> a = co_await lease::try_acquire(store_a, dir, worker_a, options);
@@ -225,8 +220,8 @@ TEST_CASE("a paused owner is fenced after a takeover and told it lost the lease"
   const lease_options options{milliseconds(1500), milliseconds(300)};
   asio::io_context io_a;
   asio::io_context io_b;
-  auto store_a = make_store(io_a.get_executor(), conn_a(), root);
-  auto store_b = make_store(io_b.get_executor(), conn_b(), root);
+  auto store_a = store_on(io_a.get_executor(), conn_a(), root);
+  auto store_b = store_on(io_b.get_executor(), conn_b(), root);
   std::shared_ptr<lease> a;
   std::optional<std::string> lost;
   int lost_calls = 0;
@@ -302,8 +297,8 @@ TEST_CASE("a lease dropped while renewing stops renewing and lapses") {
   const std::string dir = root + "/q1";
   const std::filesystem::path dir_path(dir);
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
-    auto store_b = make_store(ex, conn_b(), root);
+    auto store_a = store_on(ex, conn_a(), root);
+    auto store_b = store_on(ex, conn_b(), root);
     co_await store_a->make_dirs(dir_path);
     const lease_options options{milliseconds(1000), milliseconds(5)};
     std::shared_ptr<lease> a = co_await lease::try_acquire(store_a, dir, worker_a, options);
@@ -328,7 +323,7 @@ TEST_CASE("the same worker taking its own current lease again gets it, and the v
   const std::string dir = root + "/q1";
   const std::filesystem::path dir_path(dir);
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
+    auto store_a = store_on(ex, conn_a(), root);
     co_await store_a->make_dirs(dir_path);
     const lease_options options{milliseconds(5000), milliseconds(1000)};
     std::shared_ptr<lease> first = co_await lease::try_acquire(store_a, dir, worker_a, options);
@@ -349,7 +344,7 @@ TEST_CASE("a query that ended is not taken") {
   const std::string dir = root + "/q1";
   const std::filesystem::path dir_path(dir);
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
+    auto store_a = store_on(ex, conn_a(), root);
     co_await store_a->make_dirs(dir_path);
     for (const char* state : {"succeeded", "failed"}) {
       CAPTURE(state);
@@ -369,7 +364,7 @@ TEST_CASE("a query that ended is not taken") {
 TEST_CASE("reading the ownership of a query that does not exist is ENOENT") {
   const std::string root = unique_prefix("missing");
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
+    auto store_a = store_on(ex, conn_a(), root);
     bool threw = false;
     try {
       const std::string dir = root + "/nothing";
@@ -431,7 +426,7 @@ TEST_CASE("a lease the cluster does not answer for longer than its duration is l
   const std::filesystem::path dir_path(dir);
   const lease_options options{milliseconds(1500), milliseconds(300)};
   ftq::test::run_coro([&](asio::any_io_executor ex) -> asio::awaitable<void> {
-    auto store_a = make_store(ex, conn_a(), root);
+    auto store_a = store_on(ex, conn_a(), root);
     co_await store_a->make_dirs(dir_path);
     std::shared_ptr<lease> a = co_await lease::try_acquire(store_a, dir, worker_a, options);
     REQUIRE(a != nullptr);

@@ -10,8 +10,11 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <doctest/doctest.h>
 
+#include "io/rados_store.hpp"
 #include "rados/connection.hpp"
 
 namespace ftq::test::rados_cluster {
@@ -48,6 +51,16 @@ inline std::shared_ptr<ftq::rados::connection> client_b() {
 inline std::string unique_prefix(const std::string& what) {
   static std::atomic<int> counter{0};
   return what + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
+}
+
+/// A RADOS store on `client` whose prefix is `root`, completing on `executor`.
+inline std::shared_ptr<ftq::io::rados_store> store_on(
+    boost::asio::any_io_executor executor, std::shared_ptr<ftq::rados::connection> client, const std::string& root,
+    std::size_t chunk_bytes = ftq::io::rados_store_options{}.chunk_bytes) {
+  ftq::io::rados_store_options o;
+  o.root = root;
+  o.chunk_bytes = chunk_bytes;
+  return std::make_shared<ftq::io::rados_store>(std::move(executor), std::move(client), o);
 }
 
 }  // namespace ftq::test::rados_cluster
